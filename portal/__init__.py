@@ -1,0 +1,121 @@
+"""Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
+
+from flask import Flask, g, request
+from flask_babel import format_currency, format_date, format_datetime
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from portal.config import BASE_DIR, INSTANCE_DIR, Config
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.update(Config().as_dict())
+    if config:
+        app.config.update(config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_security_headers(app)
+
+    from portal import cli
+
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from portal.organisations import models as org_models
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(org_models.User, int(user_id))
+
+    import portal.models  # noqa: F401 - every model registered before the first query or migration
+
+
+def _select_locale() -> str:
+    from flask_login import current_user
+
+    if getattr(g, "locale", None):
+        return g.locale
+    if current_user and current_user.is_authenticated:
+        return current_user.organisation.locale
+    return request.accept_languages.best_match(["nl", "en"]) or "en"
+
+
+def _select_timezone() -> str | None:
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated:
+        return current_user.organisation.timezone
+    return None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.cockpit.views import bp as cockpit_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(cockpit_bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.template_filter("money")
+    def money_filter(amount, currency: str = "EUR") -> str:
+        return format_currency(amount, currency)
+
+    app.add_template_filter(format_date, "date")
+    app.add_template_filter(format_datetime, "datetime")
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite, the embedded default, needs WAL (readers beside a writer), a busy timeout and foreign keys."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,182 @@
+"""Supplier accounts: sign-up, sign-in, sign-out, password reset and invitations."""
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, NewPasswordForm, SignupForm
+from portal.extensions import db, limiter
+from portal.mail.service import queue_mail
+from portal.organisations import service
+from portal.urls import safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _form_email() -> str:
+    return (request.form.get("email") or "").strip().lower() or request.remote_addr or "-"
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("cockpit.overview" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.get("/signup")
+def signup():
+    """The sign-up form for a new organisation."""
+    return render_template("auth/signup.html", form=SignupForm())
+
+
+@bp.post("/signup")
+@limiter.limit(_login_limit, methods=["POST"])
+def signup_post():
+    """Create the organisation and its first owner, and sign in."""
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = service.sign_up(
+                db.session,
+                organisation_name=form.organisation_name.data,
+                name=form.name.data,
+                email=form.email.data,
+                password=form.password.data,
+            )
+        except service.AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(f"Welcome to Duly, {user.name}. {user.organisation.name} is ready.", "success")
+            return redirect(url_for("cockpit.overview"), 303)
+    return render_template("auth/signup.html", form=form), 422
+
+
+@bp.get("/login")
+def login():
+    """The sign-in form."""
+    return render_template("auth/login.html", form=LoginForm(next=request.args.get("next", "")))
+
+
+@bp.post("/login")
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_form_email)
+def login_post():
+    """Check the password and sign in."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = service.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            login_user(user)
+            return redirect(safe_next(form.next.data, url_for("cockpit.overview")), 303)
+        form.password.errors.append("The address or the password is wrong.")
+    return render_template("auth/login.html", form=form), 422
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out."""
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.get("/password/forgot")
+def forgot_password():
+    """Ask for a password reset link."""
+    return render_template("auth/forgot.html", form=ForgotPasswordForm())
+
+
+@bp.post("/password/forgot")
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password_post():
+    """Mail a reset link if the address has an account; answer the same either way."""
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/forgot.html", form=form), 422
+    hours = current_app.config["RESET_TOKEN_HOURS"]
+    found = service.request_password_reset(db.session, form.email.data, timedelta(hours=hours))
+    if found:
+        user, token = found
+        queue_mail(
+            db.session,
+            to=user.email,
+            template="password_reset",
+            context={"user": user, "link": _external("auth.reset_password", token=token), "hours": hours},
+            from_address=current_app.config["MAIL_FROM"],
+            organisation_id=user.organisation_id,
+            sensitive=True,
+        )
+    db.session.commit()
+    flash("If that address has an account, a link to choose a new password is on its way.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.get("/password/reset/<token>")
+def reset_password(token: str):
+    """The new-password form, if the link is still valid."""
+    if service.peek_token(db.session, token, "reset") is None:
+        return render_template("auth/link_expired.html"), 410
+    return render_template("auth/reset.html", form=NewPasswordForm())
+
+
+@bp.post("/password/reset/<token>")
+@limiter.limit(_login_limit, methods=["POST"])
+def reset_password_post(token: str):
+    """Set the new password and sign in."""
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = service.reset_password(db.session, token, form.password.data)
+        except service.AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("auth.forgot_password"), 303)
+        db.session.commit()
+        login_user(user)
+        flash("Your password is changed.", "success")
+        return redirect(url_for("cockpit.overview"), 303)
+    return render_template("auth/reset.html", form=form), 422
+
+
+@bp.get("/invitation/<token>")
+def accept_invitation(token: str):
+    """The form to join an organisation one was invited to."""
+    user = service.peek_token(db.session, token, "invite")
+    if user is None:
+        return render_template("auth/link_expired.html"), 410
+    return render_template("auth/invitation.html", form=AcceptInvitationForm(name=user.name), invitee=user)
+
+
+@bp.post("/invitation/<token>")
+@limiter.limit(_login_limit, methods=["POST"])
+def accept_invitation_post(token: str):
+    """Choose a password, join and sign in."""
+    invitee = service.peek_token(db.session, token, "invite")
+    if invitee is None:
+        return render_template("auth/link_expired.html"), 410
+    form = AcceptInvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = service.accept_invitation(db.session, token, form.name.data, form.password.data)
+        except service.AccountError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("auth.login"), 303)
+        db.session.commit()
+        login_user(user)
+        flash(f"Welcome to {user.organisation.name}.", "success")
+        return redirect(url_for("cockpit.overview"), 303)
+    return render_template("auth/invitation.html", form=form, invitee=invitee), 422
+
+
+def _external(endpoint: str, **values) -> str:
+    """Links in mail use PUBLIC_BASE_URL, never the Host header an attacker could set."""
+    return current_app.config["PUBLIC_BASE_URL"] + url_for(endpoint, **values)

@@ -1,0 +1,79 @@
+"""Configuration read from the environment (12-factor). No secret lives in source."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("DULY_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'duly.sqlite3'}"
+    # Heroku-style URLs name the old driver; Duly talks to PostgreSQL through psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _dev_secret(name: str) -> str:
+    """A random secret kept under instance/ so that the demo works without setup but never ships one."""
+    import secrets
+
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        if name == "encryption.key":
+            from cryptography.fernet import Fernet
+
+            value = Fernet.generate_key().decode()
+        else:
+            value = secrets.token_urlsafe(48)
+        path.write_text(value)
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    def __init__(self) -> None:
+        env = os.environ
+        self.ENV_NAME = env.get("DULY_ENV", "development")
+        production = self.ENV_NAME == "production"
+        self.SECRET_KEY = env.get("SECRET_KEY") or (None if production else _dev_secret("secret.key"))
+        if not self.SECRET_KEY:
+            raise RuntimeError("SECRET_KEY must be set in production")
+        # Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
+        self.ENCRYPTION_KEYS = env.get("ENCRYPTION_KEYS") or (None if production else _dev_secret("encryption.key"))
+        if not self.ENCRYPTION_KEYS:
+            raise RuntimeError("ENCRYPTION_KEYS must be set in production")
+        self.SQLALCHEMY_DATABASE_URI = _database_url()
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.RQ_QUEUE = env.get("RQ_QUEUE", "duly")
+        # Run jobs inline instead of through Redis; only the unit tests set this.
+        self.RQ_ASYNC = env.get("RQ_ASYNC", "1") != "0"
+        self.SMTP_URL = env.get("SMTP_URL", "")
+        self.MAIL_FROM = env.get("MAIL_FROM", "Duly <no-reply@duly.test>")
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.MOLLIE_API_ENDPOINT = env.get("MOLLIE_API_ENDPOINT", "https://api.mollie.com")
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", self.REDIS_URL)
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "duly-limiter")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))
+        self.INVITE_TOKEN_DAYS = int(env.get("INVITE_TOKEN_DAYS", "7"))
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a controller keeps a tab open all day
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.BABEL_DEFAULT_TIMEZONE = "Europe/Amsterdam"
+        self.TESTING = False
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,66 @@
+"""A debtor is a customer of the organisation, with its contacts."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.types import UTCDateTime, utcnow
+
+DEBTOR_KINDS = ("business", "consumer")
+CONTACT_ROLES = ("invoice", "dunning", "other")
+
+
+class Debtor(db.Model):
+    __tablename__ = "debtors"
+    __table_args__ = (
+        # The supplier's own customer number, unique within its organisation when given.
+        UniqueConstraint("organisation_id", "number"),
+        Index("ix_debtors_organisation_id_name", "organisation_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    number: Mapped[str | None] = mapped_column(String(50), default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10), default="business")
+    language: Mapped[str] = mapped_column(String(5), default="nl")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="NL")
+    vat_number: Mapped[str] = mapped_column(String(30), default="")
+    company_number: Mapped[str] = mapped_column(String(30), default="")  # KvK in the Netherlands
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    contacts: Mapped[list["Contact"]] = relationship(
+        back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"
+    )
+
+    def contact_for(self, role: str) -> "Contact | None":
+        return next((c for c in self.contacts if c.role == role), None)
+
+    @property
+    def dunning_email(self) -> str:
+        """Reminders go to the dunning contact when there is one, else to the invoice contact or the debtor."""
+        for role in ("dunning", "invoice"):
+            contact = self.contact_for(role)
+            if contact and contact.email:
+                return contact.email
+        return self.email
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(10), default="invoice")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+
+    debtor: Mapped[Debtor] = relationship(back_populates="contacts")

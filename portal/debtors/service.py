@@ -1,0 +1,66 @@
+"""Creating and changing debtors."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import events
+from portal.debtors.models import CONTACT_ROLES, DEBTOR_KINDS, Contact, Debtor
+from portal.mail.service import check_header_safe
+
+
+class DebtorError(ValueError):
+    pass
+
+
+def create_debtor(
+    session: Session,
+    organisation_id: int,
+    *,
+    name: str,
+    number: str | None = None,
+    kind: str = "business",
+    language: str = "nl",
+    email: str = "",
+    contacts: list[dict] | None = None,
+    actor_user_id: int | None = None,
+    **details: str,
+) -> Debtor:
+    name = name.strip()
+    if not name:
+        raise DebtorError("a debtor needs a name")
+    if kind not in DEBTOR_KINDS:
+        raise DebtorError(f"kind is one of {', '.join(DEBTOR_KINDS)}")
+    try:
+        check_header_safe(name, email)
+    except ValueError as exc:
+        raise DebtorError(str(exc)) from None
+    number = (number or "").strip() or None
+    if number and session.scalar(
+        select(Debtor.id).where(Debtor.organisation_id == organisation_id, Debtor.number == number)
+    ):
+        raise DebtorError(f"debtor number {number} is already in use")
+    debtor = Debtor(
+        organisation_id=organisation_id,
+        name=name,
+        number=number,
+        kind=kind,
+        language=language,
+        email=email.strip().lower(),
+        **details,
+    )
+    for contact in contacts or []:
+        if contact.get("role", "invoice") not in CONTACT_ROLES:
+            raise DebtorError(f"contact role is one of {', '.join(CONTACT_ROLES)}")
+        check_header_safe(contact.get("name", ""), contact.get("email", ""))
+        debtor.contacts.append(Contact(**contact))
+    session.add(debtor)
+    session.flush()
+    events.record(
+        session,
+        organisation_id,
+        "debtor:created",
+        debtor_id=debtor.id,
+        actor_user_id=actor_user_id,
+        name=name,
+    )
+    return debtor

@@ -1,0 +1,198 @@
+"""Demo data: "Demo B.V." with ~40 debtors of good, average and poor payment behaviour over 18 months."""
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from portal.debtors.service import create_debtor
+from portal.invoices.service import create_invoice
+from portal.ledger.service import allocate_credit_note, record_payment
+from portal.organisations.models import Organisation, User
+
+DEMO_SLUG = "demo"
+DEMO_LOGIN = ("demo@duly.test", "demo")
+
+_COMPANIES = [
+    "Bakkerij De Gouden Korst",
+    "Hoveniersbedrijf Groen & Zo",
+    "Installatietechniek Van Dijk",
+    "Café Het Hoekje",
+    "Drukkerij Letterzetter",
+    "Fietsenmaker Snelwiel",
+    "Schildersbedrijf Kleurrijk",
+    "Transport Jansen & Zn.",
+    "Architectenbureau Lijnspel",
+    "Tandartspraktijk Witte Lach",
+    "Restaurant De Smulpot",
+    "Bouwbedrijf Stevig",
+    "Kapsalon Knip & Krul",
+    "Autobedrijf Vermeulen",
+    "Bloemenhuis Fleur",
+    "Slagerij Van der Berg",
+    "Accountantskantoor Cijfer",
+    "Zeilmakerij De Wind",
+    "IT Beheer Noord",
+    "Koffiebranderij Bonen",
+    "Schoonmaakbedrijf Glans",
+    "Elektro Visser",
+    "Dierenkliniek Poot",
+    "Bureau Vertaalwerk",
+    "Loodgieter Lek-Vrij",
+    "Meubelmakerij Eik",
+    "Sportschool Fit",
+    "Wijnhandel Druif",
+    "Catering Smaakvol",
+    "Glaszetter Helder",
+    "Brouwerij Hop",
+    "Fotostudio Flits",
+    "Reisbureau Verweg",
+    "Makelaardij Dak",
+    "Boekhandel Bladzijde",
+    "Kinderopvang Zonnetje",
+    "Verhuisbedrijf Kist",
+    "Advocatenkantoor Recht",
+    "Ingenieursbureau Brug",
+    "Tuincentrum Blad",
+]
+_CONSUMERS = ["J. de Vries", "M. Bakker", "A. Smit"]
+
+# (share of debtors, days paid after the due date (min, max), chance an invoice is still unpaid)
+PROFILES = {
+    "good": (0.4, (-7, 3), 0.0),
+    "average": (0.35, (2, 30), 0.05),
+    "poor": (0.25, (20, 95), 0.25),
+}
+
+
+def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
+    """Create the demo organisation; does nothing if it exists already."""
+    existing = session.scalar(select(Organisation).where(Organisation.slug == DEMO_SLUG))
+    if existing is not None:
+        return existing
+    rng = random.Random(seed)
+    organisation = Organisation(
+        slug=DEMO_SLUG,
+        name="Demo B.V.",
+        timezone="Europe/Amsterdam",
+        locale="nl",
+        home_currency="EUR",
+        sender_name="Demo B.V. Debiteurenbeheer",
+        sender_email="debiteuren@demo.duly.test",
+        iban="NL91ABNA0417164300",
+        bic="ABNANL2A",
+        reference_scheme="nl",
+    )
+    session.add(organisation)
+    session.flush()
+    session.add(
+        User(
+            organisation_id=organisation.id,
+            email=DEMO_LOGIN[0],
+            name="Demo Owner",
+            role="owner",
+            # The demo's short password is set directly: sign-up would (rightly) refuse it.
+            password_hash=generate_password_hash(DEMO_LOGIN[1]),
+        )
+    )
+    today = organisation.today()
+    start = today - timedelta(days=548)
+    names = [(n, "business") for n in _COMPANIES] + [(n, "consumer") for n in _CONSUMERS]
+    invoice_no = 2025000
+    for index, (name, kind) in enumerate(names):
+        profile = _profile_for(index, len(names))
+        debtor = create_debtor(
+            session,
+            organisation.id,
+            name=name,
+            number=f"D{1001 + index}",
+            kind=kind,
+            language="en" if index % 7 == 3 else "nl",
+            email=f"administratie@{_domain(name)}",
+            city=rng.choice(["Amsterdam", "Utrecht", "Rotterdam", "Zwolle", "Groningen", "Eindhoven"]),
+            contacts=[
+                {
+                    "role": "dunning",
+                    "name": "Crediteurenadministratie",
+                    "email": f"crediteuren@{_domain(name)}",
+                }
+            ]
+            if index % 3 == 0
+            else [],
+        )
+        issue = start + timedelta(days=rng.randint(0, 25))
+        while issue <= today - timedelta(days=2):
+            invoice_no += 1
+            terms = rng.choice([14, 30, 30, 30])
+            due = issue + timedelta(days=terms)
+            total = Decimal(rng.randint(8_000, 450_000)) / 100
+            invoice = create_invoice(
+                session,
+                organisation.id,
+                debtor.id,
+                number=str(invoice_no),
+                issue_date=issue,
+                due_date=due,
+                total=total,
+                source="demo",
+            )
+            _pay(session, rng, organisation.id, debtor.id, invoice, profile, today)
+            issue += timedelta(days=rng.randint(18, 45))
+        if index % 11 == 5:
+            _credit_note(session, rng, organisation.id, debtor.id, today)
+    return organisation
+
+
+def _profile_for(index: int, count: int) -> str:
+    share = index / count
+    return "good" if share < PROFILES["good"][0] else "average" if share < 0.75 else "poor"
+
+
+def _domain(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())[:20] + ".example"
+
+
+def _pay(session, rng, organisation_id, debtor_id, invoice, profile, today: date) -> None:
+    _, (early, late), unpaid_chance = PROFILES[profile]
+    if rng.random() < unpaid_chance:
+        return
+    paid_on = invoice.due_date + timedelta(days=rng.randint(early, late))
+    if paid_on > today:
+        return
+    amount = invoice.total
+    if profile != "good" and rng.random() < 0.1:
+        amount = (amount / 2).quantize(Decimal("0.01"))  # a partial payment: the rest stays open
+    record_payment(
+        session,
+        organisation_id,
+        debtor_id,
+        amount,
+        invoice.currency,
+        paid_on,
+        method="demo",
+        reference=invoice.payment_reference,
+        allocations=[(invoice.id, amount)],
+    )
+
+
+def _credit_note(session, rng, organisation_id, debtor_id, today: date) -> None:
+    from portal.ledger.service import open_invoices
+
+    targets = open_invoices(session, organisation_id, debtor_id, "EUR")
+    if not targets:
+        return
+    target = targets[-1]
+    credit = create_invoice(
+        session,
+        organisation_id,
+        debtor_id,
+        number=f"CN-{target.number}",
+        issue_date=today - timedelta(days=rng.randint(1, 10)),
+        kind="credit_note",
+        total=-(target.open_amount / 4).quantize(Decimal("0.01")),
+        source="demo",
+    )
+    allocate_credit_note(session, credit.id, target.id, credit.open_amount)

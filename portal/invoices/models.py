@@ -1,0 +1,76 @@
+"""Invoices and credit notes. Their open amount is stored and changed only by the allocation service."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from portal.extensions import db
+from portal.types import Money, UTCDateTime, utcnow
+
+INVOICE_KINDS = ("invoice", "credit_note")
+INVOICE_SOURCES = ("manual", "csv", "ubl", "api", "demo")
+# open: something left to pay (or, for a credit note, credit left to use); paid: nothing left.
+INVOICE_STATUSES = ("open", "paid")
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "kind", "number"),
+        CheckConstraint("open_amount >= 0", name="open_amount_not_negative"),
+        CheckConstraint(
+            "(kind = 'invoice' AND total >= 0) OR (kind = 'credit_note' AND total <= 0)", name="total_sign"
+        ),
+        # The cockpit's lists: open invoices of an organisation by due date, a debtor's invoices.
+        Index("ix_invoices_org_status_due", "organisation_id", "status", "due_date"),
+        Index("ix_invoices_org_debtor", "organisation_id", "debtor_id"),
+        Index("ix_invoices_org_reference", "organisation_id", "payment_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"))
+    kind: Mapped[str] = mapped_column(String(12), default="invoice")
+    number: Mapped[str] = mapped_column(String(50))
+    issue_date: Mapped[date] = mapped_column(Date())
+    due_date: Mapped[date | None] = mapped_column(Date(), default=None)  # a credit note may have none
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # Positive for an invoice, negative for a credit note.
+    total: Mapped[Decimal] = mapped_column(Money())
+    # Invoice: total minus its principal allocations. Credit note: credit not yet used. Never below zero.
+    open_amount: Mapped[Decimal] = mapped_column(Money())
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    payment_reference: Mapped[str] = mapped_column(String(35), default="")
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    # The invoice a credit note corrects (UBL BillingReference), when known.
+    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), default=None)
+    settled_on: Mapped[date | None] = mapped_column(Date(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    debtor = relationship("Debtor")
+    document: Mapped["InvoiceDocument | None"] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", uselist=False
+    )
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == "credit_note"
+
+    def is_overdue(self, today: date) -> bool:
+        return not self.is_credit_note and self.status == "open" and self.due_date is not None and self.due_date < today
+
+
+class InvoiceDocument(db.Model):
+    """The invoice's PDF, kept apart so that invoice lists never load it."""
+
+    __tablename__ = "invoice_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/pdf")
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary()))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="document")

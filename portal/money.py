@@ -1,0 +1,43 @@
+"""Decimal helpers and the one rounding policy. Money is never a float."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+MAX_AMOUNT = Decimal("999999999999.99")  # what NUMERIC(14, 2) holds
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Commercial rounding (half up) to cents: the one place Duly rounds."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(text: str | Decimal | int, *, allow_negative: bool = False) -> Decimal:
+    """Read an amount a person typed or a file carried; refuse anything that is not exactly cents."""
+    if isinstance(text, float):
+        raise MoneyError("amounts are never floats")
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise MoneyError(f"not an amount: {text!r}") from None
+    if not value.is_finite():
+        raise MoneyError(f"not an amount: {text!r}")
+    if value != value.quantize(CENT):
+        raise MoneyError(f"at most two decimals: {text}")
+    if value < 0 and not allow_negative:
+        raise MoneyError(f"must not be negative: {text}")
+    if abs(value) > MAX_AMOUNT:
+        raise MoneyError(f"too large: {text}")
+    return value.quantize(CENT)
+
+
+def sum_by_currency(rows) -> dict[str, Decimal]:
+    """Totals per currency from (currency, amount) pairs: amounts in different currencies never add up."""
+    totals: dict[str, Decimal] = {}
+    for currency, amount in rows:
+        totals[currency] = totals.get(currency, ZERO) + (amount or ZERO)
+    return dict(sorted(totals.items()))

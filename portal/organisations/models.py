@@ -1,0 +1,87 @@
+"""The tenant (a supplier organisation), its users and their one-time tokens."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.crypto import EncryptedText
+from portal.extensions import db
+from portal.types import UTCDateTime, utcnow
+
+ROLES = ("owner", "controller", "viewer")
+REFERENCE_SCHEMES = ("rf", "nl")
+
+
+class Organisation(db.Model):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    locale: Mapped[str] = mapped_column(String(10), default="nl")
+    home_currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    sender_email: Mapped[str] = mapped_column(String(254), default="")
+    iban: Mapped[str] = mapped_column(String(34), default="")
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    # How payment references are generated for new invoices: ISO 11649 "rf" or the Dutch betalingskenmerk "nl".
+    reference_scheme: Mapped[str] = mapped_column(String(2), default="rf")
+    brand_colour: Mapped[str] = mapped_column(String(7), default="#1e6b52")
+    mollie_api_key: Mapped[str | None] = mapped_column(EncryptedText(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    users: Mapped[list["User"]] = relationship(back_populates="organisation")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """The organisation's local date: the one meaning of "today" in Duly."""
+        return utcnow().astimezone(self.tz).date()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # Stored lower-cased; one login per address across Duly keeps sign-in a single form.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="users")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active and self.password_hash is not None
+
+    def can(self, role: str) -> bool:
+        """Roles are ordered: an owner can do what a controller can, a controller what a viewer can."""
+        return ROLES.index(self.role) <= ROLES.index(role)
+
+
+class AuthToken(db.Model):
+    """A password-reset or invitation token; only its SHA-256 is stored, it expires and works once."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()

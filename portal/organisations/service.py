@@ -1,0 +1,227 @@
+"""Organisations and their users: sign-up, sign-in, password reset and invitations."""
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from stdnum import iban as stdnum_iban
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal import events
+from portal.mail.service import check_header_safe
+from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, User
+from portal.types import utcnow
+
+MIN_PASSWORD = 10
+# Checked against when an address is unknown, so that a wrong address costs the same time as a wrong password.
+_DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
+
+
+class AccountError(ValueError):
+    """The message is safe to show to the person who made the request."""
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:50] or "org"
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
+
+
+def sign_up(
+    session: Session,
+    *,
+    organisation_name: str,
+    name: str,
+    email: str,
+    password: str,
+    timezone: str = "Europe/Amsterdam",
+    locale: str = "nl",
+    slug: str | None = None,
+) -> User:
+    """Create an organisation with its first owner."""
+    email = email.strip().lower()
+    check_header_safe(organisation_name, name, email)
+    if session.scalar(select(User.id).where(User.email == email)):
+        raise AccountError("an account with this address exists; sign in or reset the password")
+    _check_password(password)
+    base = slug or _slugify(organisation_name)
+    slug, n = base, 1
+    while session.scalar(select(Organisation.id).where(Organisation.slug == slug)):
+        n += 1
+        slug = f"{base}-{n}"
+    organisation = Organisation(
+        slug=slug,
+        name=organisation_name.strip(),
+        timezone=timezone,
+        locale=locale,
+        sender_name=organisation_name.strip(),
+        sender_email=email,
+    )
+    user = User(
+        organisation=organisation,
+        email=email,
+        name=name.strip(),
+        role="owner",
+        password_hash=generate_password_hash(password),
+    )
+    session.add_all([organisation, user])
+    session.flush()
+    events.record(session, organisation.id, "organisation:created", actor_user_id=user.id, name=organisation.name)
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.password_hash is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def _issue_token(session: Session, user: User, purpose: str, lifetime: timedelta) -> str:
+    token = secrets.token_urlsafe(32)  # 256 random bits
+    session.add(
+        AuthToken(user_id=user.id, purpose=purpose, token_hash=_hash_token(token), expires_at=utcnow() + lifetime)
+    )
+    return token
+
+
+def _use_token(session: Session, token: str, purpose: str, now: datetime | None = None) -> User:
+    now = now or utcnow()
+    token_hash = _hash_token(token)
+    # One conditional UPDATE: a token is used at most once even when two requests race with it.
+    result = session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.token_hash == token_hash,
+            AuthToken.purpose == purpose,
+            AuthToken.used_at.is_(None),
+            AuthToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise AccountError("this link has expired or was already used; ask for a new one")
+    record = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_hash))
+    return record.user
+
+
+def peek_token(session: Session, token: str, purpose: str) -> User | None:
+    """The user a still-valid token belongs to, without using it (to show the form)."""
+    record = session.scalar(
+        select(AuthToken).where(
+            AuthToken.token_hash == _hash_token(token),
+            AuthToken.purpose == purpose,
+            AuthToken.used_at.is_(None),
+            AuthToken.expires_at > utcnow(),
+        )
+    )
+    return record.user if record else None
+
+
+def request_password_reset(session: Session, email: str, lifetime: timedelta) -> tuple[User, str] | None:
+    """A reset token for an active user, or None; callers answer the same either way."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active or user.password_hash is None:
+        return None
+    return user, _issue_token(session, user, "reset", lifetime)
+
+
+def reset_password(session: Session, token: str, password: str) -> User:
+    _check_password(password)
+    user = _use_token(session, token, "reset")
+    user.password_hash = generate_password_hash(password)
+    # Any other reset link sent before is dead now.
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    events.record(session, user.organisation_id, "user:password:reset", actor_user_id=user.id)
+    return user
+
+
+def invite_user(
+    session: Session,
+    organisation_id: int,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    lifetime: timedelta,
+    actor_id: int,
+) -> tuple[User, str]:
+    if role not in ROLES:
+        raise AccountError(f"role is one of {', '.join(ROLES)}")
+    email = email.strip().lower()
+    check_header_safe(name, email)
+    existing = session.scalar(select(User).where(User.email == email))
+    if existing is not None and (existing.organisation_id != organisation_id or existing.password_hash):
+        raise AccountError("this address already has a Duly account")
+    user = existing or User(organisation_id=organisation_id, email=email)
+    user.name, user.role, user.active = name.strip(), role, True
+    session.add(user)
+    session.flush()
+    token = _issue_token(session, user, "invite", lifetime)
+    events.record(session, organisation_id, "user:invited", actor_user_id=actor_id, email=email, role=role)
+    return user, token
+
+
+def accept_invitation(session: Session, token: str, name: str, password: str) -> User:
+    _check_password(password)
+    user = _use_token(session, token, "invite")
+    user.password_hash = generate_password_hash(password)
+    if name.strip():
+        user.name = name.strip()
+    events.record(session, user.organisation_id, "user:joined", actor_user_id=user.id)
+    return user
+
+
+def change_role(session: Session, organisation_id: int, user_id: int, role: str, *, actor_id: int) -> User:
+    if role not in ROLES:
+        raise AccountError(f"role is one of {', '.join(ROLES)}")
+    user = session.get(User, user_id)
+    if user is None or user.organisation_id != organisation_id:
+        raise AccountError("no such user")
+    owners = session.scalar(
+        select(func.count(User.id)).where(
+            User.organisation_id == organisation_id, User.role == "owner", User.active.is_(True)
+        )
+    )
+    if user.role == "owner" and role != "owner" and owners <= 1:
+        raise AccountError("an organisation keeps at least one owner")
+    user.role = role
+    events.record(session, organisation_id, "user:role:changed", actor_user_id=actor_id, email=user.email, role=role)
+    return user
+
+
+def update_settings(session: Session, organisation_id: int, *, actor_id: int, **values) -> Organisation:
+    organisation = session.get(Organisation, organisation_id)
+    if "reference_scheme" in values and values["reference_scheme"] not in REFERENCE_SCHEMES:
+        raise AccountError("unknown payment reference scheme")
+    if values.get("iban"):
+        try:
+            values["iban"] = stdnum_iban.validate(values["iban"])
+        except ValueError:
+            raise AccountError("this IBAN is not valid") from None
+    check_header_safe(values.get("sender_name", ""), values.get("sender_email", ""))
+    for key, value in values.items():
+        setattr(organisation, key, value)
+    events.record(session, organisation_id, "organisation:settings:changed", actor_user_id=actor_id)
+    return organisation

@@ -1,0 +1,27 @@
+"""RQ job functions. Each re-reads state from the database and is safe to run twice."""
+
+from portal.extensions import db
+from portal.jobs import get_queue
+from portal.mail import service as mail
+from workers import app_context
+
+
+def deliver_mail(message_id: int) -> str:
+    with app_context() as app:
+        try:
+            return mail.deliver(db.session, message_id, app.config["SMTP_URL"])
+        finally:
+            db.session.remove()
+
+
+def sweep_outbox() -> int:
+    """Re-enqueue mail whose doorbell Redis lost; mark sends a dead worker left behind as unknown."""
+    with app_context():
+        try:
+            due = mail.sweep(db.session)
+            queue = get_queue()
+            for message_id in due:
+                queue.enqueue(deliver_mail, message_id)
+            return len(due)
+        finally:
+            db.session.remove()
