@@ -16,7 +16,13 @@ class SignupForm(FlaskForm):
     organisation_name = StringField("Organisation", validators=[InputRequired(), Length(max=200)])
     name = StringField("Your name", validators=[InputRequired(), Length(max=200)])
     email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=200)])
+    password = PasswordField(
+        "Password",
+        validators=[
+            InputRequired(),
+            Length(min=MIN_PASSWORD, max=200, message=f"Use at least {MIN_PASSWORD} characters."),
+        ],
+    )
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -24,7 +30,13 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=200)])
+    password = PasswordField(
+        "New password",
+        validators=[
+            InputRequired(),
+            Length(min=MIN_PASSWORD, max=200, message=f"Use at least {MIN_PASSWORD} characters."),
+        ],
+    )
     confirm = PasswordField(
         "Repeat the password", validators=[InputRequired(), EqualTo("password", "The passwords differ")]
     )

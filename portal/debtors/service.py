@@ -51,7 +51,10 @@ def create_debtor(
     for contact in contacts or []:
         if contact.get("role", "invoice") not in CONTACT_ROLES:
             raise DebtorError(f"contact role is one of {', '.join(CONTACT_ROLES)}")
-        check_header_safe(contact.get("name", ""), contact.get("email", ""))
+        try:
+            check_header_safe(contact.get("name", ""), contact.get("email", ""))
+        except ValueError as exc:
+            raise DebtorError(str(exc)) from None
         debtor.contacts.append(Contact(**contact))
     session.add(debtor)
     session.flush()

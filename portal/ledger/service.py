@@ -4,6 +4,7 @@ Every change is a conditional UPDATE (``open_amount >= :amount``), so two transa
 same open amount twice, on PostgreSQL and SQLite alike, without holding row locks across the request.
 """
 
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -48,6 +49,22 @@ def _take_from_payment(session: Session, payment: Payment, amount: Decimal) -> N
     session.refresh(payment)
 
 
+@contextmanager
+def _one_step(session: Session, *objects):
+    """Both sides of an allocation change together or not at all.
+
+    A savepoint undoes the first UPDATE when the second is refused; the objects are expired as well, because
+    the ORM does not expire what refresh() loaded inside a savepoint that was rolled back.
+    """
+    try:
+        with session.begin_nested():
+            yield
+    except LedgerError:
+        for obj in objects:
+            session.expire(obj)
+        raise
+
+
 def _check_target(invoice: Invoice | None, organisation_id: int, debtor_id: int, currency: str) -> Invoice:
     if invoice is None or invoice.organisation_id != organisation_id or invoice.kind != "invoice":
         raise LedgerError("no such invoice")
@@ -82,8 +99,10 @@ def allocate_payment(
     invoice = _check_target(
         session.get(Invoice, invoice_id), payment.organisation_id, payment.debtor_id, payment.currency
     )
-    _take_from_payment(session, payment, amount)
-    _take_from_invoice(session, invoice, amount, payment.received_on)
+    # A savepoint makes the two updates one step: if the invoice refuses, the payment keeps its credit.
+    with _one_step(session, payment, invoice):
+        _take_from_payment(session, payment, amount)
+        _take_from_invoice(session, invoice, amount, payment.received_on)
     allocation = Allocation(
         organisation_id=payment.organisation_id,
         invoice_id=invoice.id,
@@ -129,8 +148,9 @@ def allocate_credit_note(
         credit_note.currency,
     )
     today = invoice.issue_date if invoice.issue_date > credit_note.issue_date else credit_note.issue_date
-    _take_from_invoice(session, credit_note, amount, today)
-    _take_from_invoice(session, invoice, amount, today)
+    with _one_step(session, credit_note, invoice):
+        _take_from_invoice(session, credit_note, amount, today)
+        _take_from_invoice(session, invoice, amount, today)
     allocation = Allocation(
         organisation_id=credit_note.organisation_id,
         invoice_id=invoice.id,
@@ -177,6 +197,39 @@ def record_payment(
     amount = parse_amount(amount)
     if amount <= ZERO:
         raise LedgerError("a payment is a positive amount")
+    try:
+        with session.begin_nested():  # all or nothing: a refused allocation leaves no half-booked payment
+            return _record_payment(
+                session,
+                organisation_id,
+                debtor_id,
+                amount,
+                currency,
+                received_on,
+                method,
+                reference,
+                allocations,
+                auto_allocate,
+                actor_user_id,
+            )
+    except LedgerError:
+        session.expire_all()  # earlier allocations of this payment were undone with the savepoint
+        raise
+
+
+def _record_payment(
+    session,
+    organisation_id,
+    debtor_id,
+    amount,
+    currency,
+    received_on,
+    method,
+    reference,
+    allocations,
+    auto_allocate,
+    actor_user_id,
+) -> Payment:
     payment = Payment(
         organisation_id=organisation_id,
         debtor_id=debtor_id,

@@ -33,6 +33,13 @@ def _slugify(name: str) -> str:
     return slug[:50] or "org"
 
 
+def _header_safe(*values: str) -> None:
+    try:
+        check_header_safe(*values)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
@@ -51,7 +58,7 @@ def sign_up(
 ) -> User:
     """Create an organisation with its first owner."""
     email = email.strip().lower()
-    check_header_safe(organisation_name, name, email)
+    _header_safe(organisation_name, name, email)
     if session.scalar(select(User.id).where(User.email == email)):
         raise AccountError("an account with this address exists; sign in or reset the password")
     _check_password(password)
@@ -170,7 +177,7 @@ def invite_user(
     if role not in ROLES:
         raise AccountError(f"role is one of {', '.join(ROLES)}")
     email = email.strip().lower()
-    check_header_safe(name, email)
+    _header_safe(name, email)
     existing = session.scalar(select(User).where(User.email == email))
     if existing is not None and (existing.organisation_id != organisation_id or existing.password_hash):
         raise AccountError("this address already has a Duly account")
@@ -220,7 +227,7 @@ def update_settings(session: Session, organisation_id: int, *, actor_id: int, **
             values["iban"] = stdnum_iban.validate(values["iban"])
         except ValueError:
             raise AccountError("this IBAN is not valid") from None
-    check_header_safe(values.get("sender_name", ""), values.get("sender_email", ""))
+    _header_safe(values.get("sender_name", ""), values.get("sender_email", ""))
     for key, value in values.items():
         setattr(organisation, key, value)
     events.record(session, organisation_id, "organisation:settings:changed", actor_user_id=actor_id)

@@ -1,0 +1,55 @@
+# Duly's front door. `make demo` runs the portal on this machine; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: install, migrate, seed "Demo B.V." and start web + worker + clock (+ a private Redis) on :5000
+demo: install
+	$(BIN)/python -m portal.launcher
+
+## test: everything a change must pass, against real PostgreSQL, Redis, SMTP and Chromium, then SQLite
+test: install system-deps services lint migrations-check test-postgres test-sqlite
+
+test-postgres: install
+	$(BIN)/pytest -q
+
+test-sqlite: install
+	DULY_TEST_DB=sqlite $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: install
+	scripts/check-migrations
+
+## system-deps: Debian packages the tests need (Chromium for the browser tier)
+system-deps:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation; }
+
+## services: start PostgreSQL and Redis on 127.0.0.1 if they are down (never restarts a running one)
+services:
+	scripts/ensure-services
+
+bench: install services
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache .hypothesis

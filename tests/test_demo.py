@@ -1,0 +1,62 @@
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from portal.debtors.models import Debtor
+from portal.demo import DEMO_LOGIN, seed_demo
+from portal.invoices.models import Invoice
+from portal.ledger.service import ledger_discrepancies
+from portal.money import ZERO
+
+
+def test_demo_organisation_has_a_realistic_ledger(db_session):
+    organisation = seed_demo(db_session)
+    today = organisation.today()
+    debtors = db_session.scalar(select(func.count(Debtor.id)).where(Debtor.organisation_id == organisation.id))
+    assert 38 <= debtors <= 45
+    invoices = list(db_session.scalars(select(Invoice).where(Invoice.organisation_id == organisation.id)))
+    issue_dates = [i.issue_date for i in invoices]
+    assert (today - min(issue_dates)).days >= 500  # about 18 months of history
+    open_invoices = [i for i in invoices if i.kind == "invoice" and i.status == "open"]
+    overdue = [i for i in open_invoices if i.due_date < today]
+    not_due = [i for i in open_invoices if i.due_date >= today]
+    assert overdue and not_due
+    assert any(i.kind == "credit_note" for i in invoices)
+    assert any(ZERO < i.open_amount < i.total for i in open_invoices)  # partial payments
+    assert ledger_discrepancies(db_session, organisation.id) == []
+    # Poor payers owe more overdue than good payers: the behaviour profiles differ.
+    late_by_debtor = {}
+    for invoice in overdue:
+        late_by_debtor[invoice.debtor_id] = late_by_debtor.get(invoice.debtor_id, 0) + 1
+    assert len(late_by_debtor) < debtors  # good payers have nothing overdue
+    assert seed_demo(db_session).id == organisation.id  # running it again changes nothing
+
+
+def test_demo_login_shows_open_and_overdue_totals(client, db_session, auth):
+    organisation = seed_demo(db_session)
+    response = auth.login(*DEMO_LOGIN)
+    assert response.status_code == 303
+    page = client.get("/cockpit/").text
+    today = organisation.today()
+    open_total = db_session.scalar(
+        select(func.sum(Invoice.open_amount)).where(
+            Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open"
+        )
+    )
+    overdue_total = db_session.scalar(
+        select(func.sum(Invoice.open_amount)).where(
+            Invoice.organisation_id == organisation.id,
+            Invoice.kind == "invoice",
+            Invoice.status == "open",
+            Invoice.due_date < today,
+        )
+    )
+    assert open_total > overdue_total > Decimal("1000")
+    # Dutch locale: € 12.345,67 (Babel puts a non-breaking space after the sign).
+    assert _nl(open_total) in page
+    assert _nl(overdue_total) in page
+
+
+def _nl(amount: Decimal) -> str:
+    whole, cents = f"{amount:.2f}".split(".")
+    return f"{int(whole):,}".replace(",", ".") + "," + cents

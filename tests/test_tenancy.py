@@ -1,0 +1,86 @@
+"""Tenancy: no route shows or changes another organisation's data. Every cockpit route with an id is walked."""
+
+import pytest
+from sqlalchemy import select
+
+from portal.mail.models import MailMessage
+from portal.organisations.models import User
+from tests.conftest import csrf_from
+from tests.factories import make_debtor, make_invoice, make_organisation, make_user
+
+
+@pytest.fixture
+def two_tenants(db_session):
+    mine, theirs = make_organisation(db_session, name="Mine B.V."), make_organisation(db_session, name="Theirs B.V.")
+    me = make_user(db_session, mine, role="owner")
+    other_user = make_user(db_session, theirs, role="owner", name="Their Owner")
+    their_debtor = make_debtor(db_session, theirs, name="Their Debtor")
+    their_invoice = make_invoice(db_session, their_debtor, "999.99", number="THEIRS-1")
+    message = MailMessage(
+        organisation_id=theirs.id,
+        template="invitation",
+        to_address="x@example.com",
+        from_address="a@example.com",
+        subject="Their secret mail",
+        body_text="secret",
+        status="outbox",
+    )
+    db_session.add(message)
+    db_session.flush()
+    # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
+    foreign_ids = {
+        "user_id": other_user.id,
+        "message_id": message.id,
+        "debtor_id": their_debtor.id,
+        "invoice_id": their_invoice.id,
+    }
+    return me, foreign_ids
+
+
+def cockpit_rules(app):
+    return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("cockpit.")]
+
+
+def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, client, auth, two_tenants):
+    me, foreign_ids = two_tenants
+    auth.login(me.email)
+    token = csrf_from(client.get("/cockpit/").text)
+    walked = 0
+    for rule in cockpit_rules(app):
+        if not rule.arguments:
+            continue
+        missing = rule.arguments - foreign_ids.keys()
+        assert not missing, f"{rule.rule}: add a foreign object for {missing} to this test"
+        url = rule.build({name: foreign_ids[name] for name in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, data={"csrf_token": token, "role": "viewer"})
+            assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+            walked += 1
+    assert walked >= 2
+
+
+def test_foreign_user_role_is_unchanged(app, client, auth, db_session, two_tenants):
+    me, foreign_ids = two_tenants
+    auth.login(me.email)
+    token = csrf_from(client.get("/cockpit/team").text)
+    client.post(f"/cockpit/team/{foreign_ids['user_id']}/role", data={"role": "viewer", "csrf_token": token})
+    assert db_session.scalar(select(User.role).where(User.id == foreign_ids["user_id"])) == "owner"
+
+
+def test_lists_show_only_my_organisation(client, auth, two_tenants):
+    me, _ = two_tenants
+    auth.login(me.email)
+    assert "Their Owner" not in client.get("/cockpit/team").text
+    assert "Their secret mail" not in client.get("/cockpit/mailbox").text
+    overview = client.get("/cockpit/").text
+    assert "999,99" not in overview and "Nothing open" in overview
+
+
+def test_every_cockpit_page_needs_a_signed_in_user(app, client, db_session):
+    token = csrf_from(client.get("/login").text)
+    for rule in cockpit_rules(app):
+        url = rule.build({name: 1 for name in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, data={"csrf_token": token})
+            assert response.status_code == 302, f"{method} {url}"
+            assert response.headers["Location"].startswith("/login")
