@@ -52,7 +52,12 @@ def bench(url: str) -> dict[str, str]:
         started = time.perf_counter()
         for invoice in invoices:
             record_payment(
-                db.session, organisation.id, debtor.id, Decimal("100.00"), "EUR", date.today(),
+                db.session,
+                organisation.id,
+                debtor.id,
+                Decimal("100.00"),
+                "EUR",
+                date.today(),
                 allocations=[(invoice.id, Decimal("100.00"))],
             )
             db.session.commit()

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
-from redis import Redis
 from flask_sqlalchemy.session import _app_ctx_id
+from redis import Redis
 from sqlalchemy import text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
