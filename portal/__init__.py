@@ -114,8 +114,20 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     import sqlite3
 
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # Python's sqlite3 module opens and commits transactions on its own, which breaks SAVEPOINT (a released
+        # savepoint at the start of a transaction is committed). SQLAlchemy's pysqlite recipe: the driver does
+        # nothing, and the "begin" listener below starts every transaction itself.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes the write lock up front: two deferred transactions that both read and then write would
+    # deadlock (SQLITE_BUSY at once, whatever the busy timeout). This is SQLite's stand-in for row locks.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

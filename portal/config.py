@@ -53,8 +53,6 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUE = env.get("RQ_QUEUE", "duly")
-        # Run jobs inline instead of through Redis; only the unit tests set this.
-        self.RQ_ASYNC = env.get("RQ_ASYNC", "1") != "0"
         self.SMTP_URL = env.get("SMTP_URL", "")
         self.MAIL_FROM = env.get("MAIL_FROM", "Duly <no-reply@duly.test>")
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")

@@ -56,13 +56,53 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
+        if process.poll() is not None:  # e.g. the port was taken after all: never fall back on someone else's Redis
+            raise SystemExit(f"the embedded redis-server exited with {process.returncode}")
+        if _is_our_redis(port, process.pid):
+            return process
+        time.sleep(0.1)
+    stop_process(process)
     raise SystemExit("the embedded redis-server did not start")
+
+
+def _is_our_redis(port: int, pid: int) -> bool:
+    """True once the server on ``port`` answers PING and is the process we started, not another Redis."""
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+    from redis.retry import Retry
+
+    client = Redis(
+        host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        return bool(client.ping()) and int(client.info("server")["process_id"]) == pid
+    except (OSError, RedisError):
+        return False
+    finally:
+        client.close()
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+    """Web, worker and clock first, all at once; Redis only after them, so the worker can finish its job."""
+    others = [child for name, child in children.items() if name != "redis"]
+    for child in others:
+        if child.poll() is None:
+            child.terminate()
+    for child in others:
+        stop_process(child, timeout=30)
+    if "redis" in children:
+        stop_process(children["redis"])
 
 
 def main() -> None:
@@ -71,51 +111,52 @@ def main() -> None:
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("FLASK_APP", "portal:create_app")
     children: dict[str, subprocess.Popen] = {}
-    if not env.get("REDIS_URL"):
-        redis_port = free_port()
-        children["redis"] = start_redis(redis_port, INSTANCE_DIR / "redis")
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    bindir = Path(sys.executable).parent
-    flask = [str(bindir / "flask")]
-    subprocess.run([*flask, "db", "upgrade"], env=env, check=True)  # noqa: S603
-    if env.get("DULY_SEED_DEMO", "1") == "1":
-        subprocess.run([*flask, "seed-demo"], env=env, check=True)  # noqa: S603
-    queue = env.get("RQ_QUEUE", "duly")
-    commands = {
-        "web": [
-            str(bindir / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "portal:create_app()",
-        ],
-        "worker": [str(bindir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], queue],
-        "clock": [sys.executable, "-m", "workers.clock"],
-    }
-    for name, command in commands.items():
-        children[name] = subprocess.Popen(command, env=env)  # noqa: S603
-    print(f"\n  Duly is running at http://127.0.0.1:{port}/  -  sign in as demo@duly.test / demo\n", flush=True)
 
-    def stop(*_):
+    def stop(*_, code: int = 0):
         # Redis goes last, so that the worker can finish the job it is on.
-        for child in reversed(children.values()):
-            if child.poll() is None:
-                child.terminate()
-        for child in children.values():
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        raise SystemExit(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _stop_children(children)
+        raise SystemExit(code)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    try:
+        if not env.get("REDIS_URL"):
+            redis_port = free_port()
+            children["redis"] = start_redis(redis_port, INSTANCE_DIR / "redis")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        bindir = Path(sys.executable).parent
+        flask = [str(bindir / "flask")]
+        subprocess.run([*flask, "db", "upgrade"], env=env, check=True)  # noqa: S603
+        if env.get("DULY_SEED_DEMO", "1") == "1":
+            subprocess.run([*flask, "seed-demo"], env=env, check=True)  # noqa: S603
+        queue = env.get("RQ_QUEUE", "duly")
+        commands = {
+            "web": [
+                str(bindir / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "portal:create_app()",
+            ],
+            "worker": [str(bindir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], queue],
+            "clock": [sys.executable, "-m", "workers.clock"],
+        }
+        for name, command in commands.items():
+            children[name] = subprocess.Popen(command, env=env)  # noqa: S603
+    except BaseException:
+        # A failed migration or an early Ctrl+C must not leave a redis-server behind.
+        _stop_children(children)
+        raise
+    print(f"\n  Duly is running at http://127.0.0.1:{port}/  -  sign in as demo@duly.test / demo\n", flush=True)
+
     while True:
         for name, child in children.items():
             if child.poll() is not None:
                 print(f"{name} stopped with {child.returncode}; stopping Duly", file=sys.stderr)
-                stop()
+                stop(code=1)
         time.sleep(1)
 
 

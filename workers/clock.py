@@ -15,6 +15,22 @@ SCHEDULE = [
 ]
 
 
+def tick(queue, last_run: dict[str, float], now: float) -> list[str]:
+    """Enqueue every job whose period has passed since it was last enqueued; returns the jobs enqueued."""
+    enqueued = []
+    for job, every in SCHEDULE:
+        if job in last_run and now - last_run[job] < every:
+            continue
+        try:
+            queue.enqueue(job, job_timeout=300)
+        except Exception:  # noqa: BLE001 - Redis away: try again on the next tick
+            log.warning("could not enqueue %s", job, exc_info=True)
+            continue
+        last_run[job] = now
+        enqueued.append(job)
+    return enqueued
+
+
 def run(tick_seconds: float = 5.0) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(message)s")
     stopping = False
@@ -28,17 +44,13 @@ def run(tick_seconds: float = 5.0) -> None:
     last_run: dict[str, float] = {}
     with app_context():
         queue = get_queue()
-        log.info("clock started for queue %s", queue.name)
-        while not stopping:
-            now = time.monotonic()
-            for job, every in SCHEDULE:
-                if now - last_run.get(job, -every) >= every:
-                    last_run[job] = now
-                    try:
-                        queue.enqueue(job, job_timeout=300)
-                    except Exception:  # noqa: BLE001 - Redis away: try again on the next tick
-                        log.warning("could not enqueue %s", job, exc_info=True)
-            time.sleep(tick_seconds)
+        try:
+            log.info("clock started for queue %s", queue.name)
+            while not stopping:
+                tick(queue, last_run, time.monotonic())
+                time.sleep(tick_seconds)
+        finally:
+            queue.connection.close()
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ def sweep_outbox() -> int:
     with app_context():
         try:
             due = mail.sweep(db.session)
-            queue = get_queue()
-            for message_id in due:
-                queue.enqueue(deliver_mail, message_id)
+            if due:
+                queue = get_queue()
+                try:
+                    for message_id in due:
+                        queue.enqueue(deliver_mail, message_id)
+                finally:
+                    queue.connection.close()
             return len(due)
         finally:
             db.session.remove()

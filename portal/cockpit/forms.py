@@ -3,7 +3,7 @@ from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp
 
-from portal.organisations.models import REFERENCE_SCHEMES, ROLES
+from portal.organisations.models import ROLES
 
 TIMEZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin", "Europe/London", "Europe/Paris", "UTC"]
 

@@ -4,6 +4,7 @@ With SMTP_URL set, delivery talks SMTP; without one (the demo) the message stays
 cockpit shows as a mailbox.
 """
 
+import logging
 import smtplib
 import ssl
 from datetime import datetime, timedelta
@@ -19,15 +20,21 @@ from portal.jobs import enqueue_after_commit
 from portal.mail.models import MailMessage
 from portal.types import utcnow
 
+log = logging.getLogger(__name__)
+
 MAX_ATTEMPTS = 8
 SENDING_LEASE = timedelta(minutes=10)
 REDACTED = "[This message held a one-time link. It was removed after delivery.]"
 
 
+# CR and LF, and everything else that str.splitlines() (and so a header parser) may take for a line break.
+_LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def check_header_safe(*values: str) -> None:
     """Names and addresses end up in mail headers: a CR or LF there would let them add recipients."""
     for value in values:
-        if value and ("\r" in value or "\n" in value):
+        if value and (not _LINE_BREAKS.isdisjoint(value) or "\x00" in value):
             raise ValueError("line breaks are not allowed in names and addresses")
 
 
@@ -43,7 +50,11 @@ def queue_mail(
 ) -> MailMessage:
     """Render ``templates/email/<template>/`` and queue the message for delivery after the commit."""
     check_header_safe(to, from_address)
-    subject = render_template(f"email/{template}/subject.txt", **context).strip()
+    # One line, whatever names the template put in, and no longer than the column (PostgreSQL refuses more).
+    subject = " ".join(render_template(f"email/{template}/subject.txt", **context).split())
+    limit = MailMessage.__table__.c.subject.type.length
+    if len(subject) > limit:
+        subject = subject[: limit - 1] + "\u2026"
     check_header_safe(subject)
     message = MailMessage(
         organisation_id=organisation_id,
@@ -79,22 +90,57 @@ def _claim(session: Session, message_id: int, now: datetime) -> MailMessage | No
     return session.get(MailMessage, message_id, populate_existing=True)
 
 
+class _DataTracking:
+    """Remembers whether the DATA command was sent: from then on the server may hold the mail."""
+
+    data_started = False
+
+    def data(self, msg):
+        self.data_started = True
+        return super().data(msg)
+
+
+class _SMTP(_DataTracking, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_DataTracking, smtplib.SMTP_SSL):  # noqa: N801 - mirrors smtplib's name
+    pass
+
+
 def _smtp_connection(smtp_url: str) -> smtplib.SMTP:
     url = urlsplit(smtp_url)
     timeout = 30
     if url.scheme == "smtps":
-        conn: smtplib.SMTP = smtplib.SMTP_SSL(
-            url.hostname, url.port or 465, timeout=timeout, context=ssl.create_default_context()
-        )
+        context = ssl.create_default_context()
+        conn: smtplib.SMTP = _SMTP_SSL(url.hostname, url.port or 465, timeout=timeout, context=context)
     elif url.scheme in ("smtp", "smtp+starttls"):
-        conn = smtplib.SMTP(url.hostname, url.port or 25, timeout=timeout)
-        if url.scheme == "smtp+starttls":
-            conn.starttls(context=ssl.create_default_context())
+        conn = _SMTP(url.hostname, url.port or 25, timeout=timeout)
+        try:
+            if url.scheme == "smtp+starttls":
+                conn.starttls(context=ssl.create_default_context())
+        except BaseException:
+            conn.close()
+            raise
     else:
         raise ValueError(f"SMTP_URL scheme must be smtp, smtp+starttls or smtps, not {url.scheme}")
     if url.username:
-        conn.login(unquote(url.username), unquote(url.password or ""))
+        try:
+            conn.login(unquote(url.username), unquote(url.password or ""))
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    """QUIT after the fact: the outcome of the message is known by now, so nothing QUIT does may change it."""
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        pass
+    finally:
+        conn.close()
 
 
 def _as_email(message: MailMessage) -> EmailMessage:
@@ -120,30 +166,59 @@ def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | No
         message.status, message.sent_at = "outbox", now
         session.commit()
         return message.status
-    started_data = False
+    conn: smtplib.SMTP | None = None
     try:
-        with _smtp_connection(smtp_url) as conn:
-            started_data = True
-            conn.send_message(_as_email(message))
-    except smtplib.SMTPResponseException as exc:
-        _failed_attempt(message, now, exc.smtp_code, str(exc.smtp_error or exc))
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-        message.status, message.last_error = "failed", str(exc)[:500]
-    except (OSError, smtplib.SMTPException) as exc:
-        # Lost before DATA: safe to retry. Lost during DATA: the server may have the mail, so never resend.
-        if started_data and isinstance(exc, smtplib.SMTPServerDisconnected):
-            message.status, message.last_error = "unknown", str(exc)[:500]
+        email = _as_email(message)
+        conn = _smtp_connection(smtp_url)
+        conn.send_message(email)
+    except Exception as exc:  # noqa: BLE001 - every outcome must be recorded, or the row stays 'sending'
+        if getattr(conn, "data_started", False):
+            _failed_during_data(message, now, exc)
         else:
-            _failed_attempt(message, now, 421, str(exc))
+            _failed_before_data(message, now, exc)
     else:
         message.status, message.sent_at = "sent", now
         if message.sensitive:
             message.body_text = message.body_html = REDACTED
+    finally:
+        if conn is not None:
+            _quit(conn)
     session.commit()
     return message.status
 
 
+def _reply_text(error: bytes | str) -> str:
+    return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+
+
+def _failed_before_data(message: MailMessage, now: datetime, exc: Exception) -> None:
+    """The server has not been offered the message: retry temporary trouble, give up on a refusal."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        replies = list(exc.recipients.values())
+        error = "; ".join(f"{addr}: {code} {_reply_text(text)}" for addr, (code, text) in exc.recipients.items())
+        temporary = bool(replies) and all(400 <= code < 500 for code, _ in replies)  # e.g. greylisting
+        _failed_attempt(message, now, 450 if temporary else 550, error)
+    elif isinstance(exc, smtplib.SMTPResponseException):  # sender refused, HELO/connect/auth refused
+        _failed_attempt(message, now, exc.smtp_code, _reply_text(exc.smtp_error))
+    elif isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. a non-ASCII address and no SMTPUTF8
+        _failed_attempt(message, now, 554, str(exc))
+    else:
+        if not isinstance(exc, OSError | smtplib.SMTPException):
+            log.warning("mail %s: unexpected error before DATA", message.id, exc_info=exc)
+        _failed_attempt(message, now, 421, f"{type(exc).__name__}: {exc}")
+
+
+def _failed_during_data(message: MailMessage, now: datetime, exc: Exception) -> None:
+    """A clear SMTP reply to DATA decides; anything else (a lost connection, a timeout) may have delivered it."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        _failed_attempt(message, now, exc.smtp_code, _reply_text(exc.smtp_error))
+    else:
+        message.status = "unknown"
+        message.last_error = f"connection lost during DATA, not resent: {type(exc).__name__}: {exc}"[:500]
+
+
 def _failed_attempt(message: MailMessage, now: datetime, code: int, error: str) -> None:
+    """A temporary (4xx) refusal waits with exponential back-off; a permanent one, or the last try, fails."""
     message.last_error = f"{code} {error}"[:500]
     if 400 <= code < 500 and message.attempts < MAX_ATTEMPTS:
         message.status = "queued"

@@ -161,3 +161,35 @@ def test_dutch_scheme_generates_valid_betalingskenmerk(db_session):
     references = {make_invoice(db_session, debtor, "1.00").payment_reference for _ in range(5)}
     assert len(references) == 5
     assert all(len(r) == 16 and is_valid_betalingskenmerk(r) for r in references)
+
+
+def test_refused_payment_leaves_nothing_behind_after_commit(live_db):
+    """The savepoints really undo work on both databases (pysqlite needs SQLAlchemy's transaction recipe)."""
+    from sqlalchemy import func
+
+    from portal.ledger.models import Payment
+
+    debtor = make_debtor(live_db, make_organisation(live_db))
+    small = make_invoice(live_db, debtor, "10.00")
+    other = make_invoice(live_db, debtor, "10.00")
+    live_db.commit()
+    with pytest.raises(LedgerError):
+        record_payment(
+            live_db,
+            debtor.organisation_id,
+            debtor.id,
+            Decimal("30.00"),
+            "EUR",
+            date.today(),
+            allocations=[(other.id, Decimal("10.00")), (small.id, Decimal("20.00"))],
+        )
+    live_db.commit()  # whatever the failed call left in the transaction would be kept now
+    assert live_db.scalar(select(func.count(Payment.id))) == 0
+    # And a payment that succeeded inside its savepoint is undone by rolling back the outer transaction.
+    live_db.commit()
+    record_payment(live_db, debtor.organisation_id, debtor.id, Decimal("5.00"), "EUR", date.today())
+    live_db.rollback()
+    assert live_db.scalar(select(func.count(Payment.id))) == 0
+    assert live_db.scalar(select(func.count(Allocation.id))) == 0
+    assert [i.open_amount for i in (small, other)] == [Decimal("10.00"), Decimal("10.00")]
+    assert ledger_discrepancies(live_db, debtor.organisation_id) == []
