@@ -32,7 +32,9 @@ def tick(queue, last_run: dict[str, float], now: float) -> list[str]:
 
 
 def run(tick_seconds: float = 5.0) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s clock %(message)s")
+    # Only the clock's own lines at INFO: Alembic and friends log their set-up at INFO on import.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s clock %(message)s")
+    log.setLevel(logging.INFO)
     stopping = False
 
     def stop(*_):
