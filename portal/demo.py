@@ -1,7 +1,7 @@
 """Demo data: "Demo B.V." with ~40 debtors of good, average and poor payment behaviour over 18 months."""
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from portal.debtors.service import create_debtor
+from portal.events import Event
+from portal.invoices.models import Invoice
 from portal.invoices.service import create_invoice
+from portal.ledger.models import Payment
 from portal.ledger.service import allocate_credit_note, record_payment
 from portal.organisations.models import Organisation, User
 
@@ -143,7 +146,29 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
             issue += timedelta(days=rng.randint(18, 45))
         if index % 11 == 5:
             _credit_note(session, rng, organisation.id, debtor.id, today)
+    _backdate_events(session, organisation, start)
     return organisation
+
+
+def _backdate_events(session: Session, organisation: Organisation, start: date) -> None:
+    """The services stamp events with the time they ran; give the demo's history the dates it pretends."""
+    session.flush()
+    issued = {
+        row.id: row.issue_date
+        for row in session.execute(
+            select(Invoice.id, Invoice.issue_date).where(Invoice.organisation_id == organisation.id)
+        )
+    }
+    received = {
+        row.id: row.received_on
+        for row in session.execute(
+            select(Payment.id, Payment.received_on).where(Payment.organisation_id == organisation.id)
+        )
+    }
+    for event in session.scalars(select(Event).where(Event.organisation_id == organisation.id)):
+        day = received.get(event.payment_id) or issued.get(event.invoice_id) or start
+        hour = 10 if event.payment_id else 9
+        event.created_at = datetime.combine(day, time(hour, event.id % 60), tzinfo=organisation.tz)
 
 
 def _profile_for(index: int, count: int) -> str:

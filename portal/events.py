@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from portal.extensions import db
 from portal.types import UTCDateTime, utcnow
@@ -28,6 +28,8 @@ class Event(db.Model):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    debtor = relationship("Debtor")
 
 
 def record(

@@ -6,6 +6,7 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func
+from sqlalchemy.orm import selectinload
 
 from portal.cockpit.forms import InviteForm, RoleForm, SettingsForm
 from portal.events import Event
@@ -69,7 +70,9 @@ def overview():
             ),
         ]
     )
-    recent = db.session.scalars(scoped(Event).order_by(Event.created_at.desc(), Event.id.desc()).limit(15))
+    recent = db.session.scalars(
+        scoped(Event).options(selectinload(Event.debtor)).order_by(Event.created_at.desc(), Event.id.desc()).limit(15)
+    )
     return render_template(
         "cockpit/overview.html",
         today=today,
