@@ -148,10 +148,10 @@ def allocate_credit_note(
         credit_note.debtor_id,
         credit_note.currency,
     )
-    today = invoice.issue_date if invoice.issue_date > credit_note.issue_date else credit_note.issue_date
+    on = max(invoice.issue_date, credit_note.issue_date)
     with _one_step(session, credit_note, invoice):
-        _take_from_invoice(session, credit_note, amount, today)
-        _take_from_invoice(session, invoice, amount, today)
+        _take_from_invoice(session, credit_note, amount, on)
+        _take_from_invoice(session, invoice, amount, on)
     allocation = Allocation(
         organisation_id=credit_note.organisation_id,
         invoice_id=invoice.id,
