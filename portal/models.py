@@ -2,6 +2,7 @@
 
 from portal.debtors.models import Contact, Debtor
 from portal.events import Event
+from portal.imports.models import ImportBatch, ImportMapping
 from portal.invoices.models import Invoice, InvoiceDocument
 from portal.ledger.models import Allocation, Payment
 from portal.mail.models import MailMessage
@@ -13,6 +14,8 @@ __all__ = [
     "Contact",
     "Debtor",
     "Event",
+    "ImportBatch",
+    "ImportMapping",
     "Invoice",
     "InvoiceDocument",
     "MailMessage",

@@ -23,9 +23,12 @@ class Invoice(db.Model):
         CheckConstraint(
             "(kind = 'invoice' AND total >= 0) OR (kind = 'credit_note' AND total <= 0)", name="total_sign"
         ),
-        # The cockpit's lists: open invoices of an organisation by due date, a debtor's invoices.
-        Index("ix_invoices_org_status_due", "organisation_id", "status", "due_date"),
-        Index("ix_invoices_org_debtor", "organisation_id", "debtor_id"),
+        # The cockpit's lists page by (due_date, id) within a status; a debtor's invoices; search by number or
+        # reference. With these, every list page is an index range scan however many invoices there are.
+        Index("ix_invoices_org_status_due", "organisation_id", "status", "due_date", "id"),
+        Index("ix_invoices_org_due", "organisation_id", "due_date", "id"),
+        Index("ix_invoices_org_debtor", "organisation_id", "debtor_id", "due_date"),
+        Index("ix_invoices_org_number", "organisation_id", "number"),
         Index("ix_invoices_org_reference", "organisation_id", "payment_reference"),
     )
 
