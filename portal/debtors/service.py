@@ -1,6 +1,6 @@
 """Creating and changing debtors."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import events
@@ -67,3 +67,32 @@ def create_debtor(
         name=name,
     )
     return debtor
+
+
+def find_debtor(
+    session: Session,
+    organisation_id: int,
+    *,
+    number: str | None = None,
+    company_number: str | None = None,
+    vat_number: str | None = None,
+    name: str | None = None,
+) -> Debtor | None:
+    """The organisation's debtor that an imported document names, by the surest key it carries.
+
+    The supplier's own debtor number first, then the chamber of commerce number, the VAT number, and last the
+    exact name (case-insensitive).
+    """
+    scope = select(Debtor).where(Debtor.organisation_id == organisation_id)
+    for column, value in (
+        (Debtor.number, number),
+        (Debtor.company_number, company_number),
+        (Debtor.vat_number, vat_number),
+    ):
+        if value and value.strip():
+            found = session.scalar(scope.where(column == value.strip()).order_by(Debtor.id).limit(1))
+            if found is not None:
+                return found
+    if name and name.strip():
+        return session.scalar(scope.where(func.lower(Debtor.name) == name.strip().lower()).order_by(Debtor.id).limit(1))
+    return None
