@@ -69,6 +69,9 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a controller keeps a tab open all day
+        # Validation messages in the interface's language (English) until the interface itself is translated;
+        # otherwise WTForms follows the organisation's number locale and mixes Dutch into English pages.
+        self.WTF_I18N_ENABLED = False
         self.BABEL_DEFAULT_LOCALE = "en"
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Amsterdam"
         self.TESTING = False

@@ -41,3 +41,11 @@ def sum_by_currency(rows) -> dict[str, Decimal]:
     for currency, amount in rows:
         totals[currency] = totals.get(currency, ZERO) + (amount or ZERO)
     return dict(sorted(totals.items()))
+
+
+def parse_typed_amount(text: str, *, allow_negative: bool = False) -> Decimal:
+    """An amount as people type it: "1234.56", "1234,56" or "1.234,56" (a comma is the decimal sign)."""
+    text = (text or "").strip().replace(" ", "").replace("\u00a0", "").removeprefix("€")
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    return parse_amount(text, allow_negative=allow_negative)

@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length, Optional, Regexp
+from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
+from portal.money import MoneyError, parse_typed_amount
 from portal.organisations.models import ROLES
 
 TIMEZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin", "Europe/London", "Europe/Paris", "UTC"]
@@ -36,3 +37,110 @@ class SettingsForm(FlaskForm):
             SelectChoice("nl", "Betalingskenmerk (16 digits)"),
         ],
     )
+
+
+def _amount(form, field):
+    """Turns the typed amount into a Decimal, or a field error."""
+    try:
+        field.data = parse_typed_amount(field.data or "")
+    except MoneyError as exc:
+        raise ValidationError(str(exc).capitalize()) from None
+
+
+class DebtorForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired(), Length(max=200)])
+    number = StringField("Debtor number", validators=[Optional(), Length(max=50)])
+    kind = SelectField("Kind", choices=[SelectChoice("business", "Business"), SelectChoice("consumer", "Consumer")])
+    language = SelectField("Language", choices=[SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")])
+    email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    address = StringField("Address", validators=[Optional(), Length(max=300)])
+    postcode = StringField("Postcode", validators=[Optional(), Length(max=20)])
+    city = StringField("City", validators=[Optional(), Length(max=100)])
+    country = StringField(
+        "Country",
+        default="NL",
+        validators=[InputRequired(), Regexp(r"^[A-Z]{2}$", message="Two capital letters, e.g. NL")],
+    )
+    vat_number = StringField("VAT number", validators=[Optional(), Length(max=30)])
+    company_number = StringField("Chamber of commerce (KvK) number", validators=[Optional(), Length(max=30)])
+    invoice_contact_name = StringField("Invoice contact", validators=[Optional(), Length(max=200)])
+    invoice_contact_email = EmailField("Invoice contact email", validators=[Optional(), Email(), Length(max=254)])
+    dunning_contact_name = StringField("Reminders go to (name)", validators=[Optional(), Length(max=200)])
+    dunning_contact_email = EmailField("Reminders go to (email)", validators=[Optional(), Email(), Length(max=254)])
+    dunning_contact_phone = StringField("Reminders contact phone", validators=[Optional(), Length(max=40)])
+
+    DETAILS = (
+        "name",
+        "number",
+        "kind",
+        "language",
+        "email",
+        "phone",
+        "address",
+        "postcode",
+        "city",
+        "country",
+        "vat_number",
+        "company_number",
+    )
+
+    def details(self) -> dict:
+        return {name: getattr(self, name).data or "" for name in self.DETAILS}
+
+    def contacts(self) -> list[dict]:
+        return [
+            {"role": "invoice", "name": self.invoice_contact_name.data, "email": self.invoice_contact_email.data},
+            {
+                "role": "dunning",
+                "name": self.dunning_contact_name.data,
+                "email": self.dunning_contact_email.data,
+                "phone": self.dunning_contact_phone.data,
+            },
+        ]
+
+    def fill_contacts(self, debtor) -> None:
+        for role, prefix in (("invoice", "invoice_contact"), ("dunning", "dunning_contact")):
+            contact = debtor.contact_for(role)
+            if contact:
+                getattr(self, f"{prefix}_name").data = contact.name
+                getattr(self, f"{prefix}_email").data = contact.email
+        dunning = debtor.contact_for("dunning")
+        if dunning:
+            self.dunning_contact_phone.data = dunning.phone
+
+
+class InvoiceForm(FlaskForm):
+    number = StringField("Invoice number", validators=[InputRequired(), Length(max=50)])
+    issue_date = DateField("Issue date", validators=[InputRequired()])
+    due_date = DateField("Due date", validators=[Optional()])
+    total = StringField("Total", validators=[InputRequired(), _amount])
+    currency = StringField(
+        "Currency",
+        default="EUR",
+        validators=[InputRequired(), Regexp(r"^[A-Z]{3}$", message="Three capital letters, e.g. EUR")],
+    )
+    payment_reference = StringField(
+        "Payment reference",
+        validators=[Optional(), Length(max=35)],
+        description="Leave empty: Duly makes a structured one.",
+    )
+
+
+class PaymentForm(FlaskForm):
+    amount = StringField("Amount received", validators=[InputRequired(), _amount])
+    currency = StringField("Currency", default="EUR", validators=[InputRequired(), Regexp(r"^[A-Z]{3}$")])
+    received_on = DateField("Received on", validators=[InputRequired()])
+    reference = StringField("Reference or note", validators=[Optional(), Length(max=140)])
+
+
+class CreditNoteForm(FlaskForm):
+    number = StringField("Credit note number", validators=[InputRequired(), Length(max=50)])
+    issue_date = DateField("Date", validators=[InputRequired()])
+    total = StringField("Amount credited", validators=[InputRequired(), _amount])
+    corrects_invoice_id = SelectField("Applies to invoice", coerce=int, choices=[], validate_choice=True)
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=500)])
+
+
+class InvoiceEditForm(InvoiceForm):
+    currency = None  # an invoice keeps its currency: payments in it may already be allocated

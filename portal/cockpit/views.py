@@ -12,6 +12,7 @@ from portal.cockpit.forms import InviteForm, RoleForm, SettingsForm
 from portal.events import Event
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
+from portal.invoices import queries
 from portal.invoices.models import Invoice
 from portal.ledger.models import Payment
 from portal.mail.models import MailMessage
@@ -76,6 +77,8 @@ def overview():
     return render_template(
         "cockpit/overview.html",
         today=today,
+        ageing=queries.ageing(db.session, organisation.id, today),
+        top=queries.top_debtors(db.session, organisation.id, today),
         totals=dict(sorted(totals.items())),
         credit={c: a for c, a in credit.items() if a},
         recent=list(recent),

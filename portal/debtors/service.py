@@ -12,59 +12,117 @@ class DebtorError(ValueError):
     pass
 
 
+EDITABLE = (
+    "name",
+    "number",
+    "kind",
+    "language",
+    "email",
+    "phone",
+    "address",
+    "postcode",
+    "city",
+    "country",
+    "vat_number",
+    "company_number",
+)
+
+
+def _clean(session: Session, organisation_id: int, debtor_id: int | None, values: dict) -> dict:
+    """Checked, trimmed debtor fields; raises DebtorError with a message fit for the form."""
+    values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    if "name" in values and not values["name"]:
+        raise DebtorError("a debtor needs a name")
+    if values.get("kind", "business") not in DEBTOR_KINDS:
+        raise DebtorError(f"kind is one of {', '.join(DEBTOR_KINDS)}")
+    try:
+        check_header_safe(values.get("name", ""), values.get("email", ""))
+    except ValueError as exc:
+        raise DebtorError(str(exc)) from None
+    if "email" in values:
+        values["email"] = (values["email"] or "").lower()
+    if "number" in values:
+        values["number"] = values["number"] or None
+        taken = session.scalar(
+            select(Debtor.id).where(
+                Debtor.organisation_id == organisation_id, Debtor.number == values["number"], Debtor.id != debtor_id
+            )
+        )
+        if values["number"] and taken:
+            raise DebtorError(f"debtor number {values['number']} is already in use")
+    return values
+
+
+def _set_contacts(debtor: Debtor, contacts: list[dict]) -> None:
+    """One contact per role; an empty one removes that role's contact."""
+    for contact in contacts:
+        role = contact.get("role", "invoice")
+        if role not in CONTACT_ROLES:
+            raise DebtorError(f"contact role is one of {', '.join(CONTACT_ROLES)}")
+        fields = {k: (contact.get(k) or "").strip() for k in ("name", "email", "phone")}
+        try:
+            check_header_safe(fields["name"], fields["email"])
+        except ValueError as exc:
+            raise DebtorError(str(exc)) from None
+        fields["email"] = fields["email"].lower()
+        existing = debtor.contact_for(role)
+        if not any(fields.values()):
+            if existing is not None:
+                debtor.contacts.remove(existing)
+        elif existing is None:
+            debtor.contacts.append(Contact(role=role, **fields))
+        else:
+            for key, value in fields.items():
+                setattr(existing, key, value)
+
+
 def create_debtor(
     session: Session,
     organisation_id: int,
     *,
     name: str,
-    number: str | None = None,
-    kind: str = "business",
-    language: str = "nl",
-    email: str = "",
     contacts: list[dict] | None = None,
     actor_user_id: int | None = None,
     **details: str,
 ) -> Debtor:
-    name = name.strip()
-    if not name:
-        raise DebtorError("a debtor needs a name")
-    if kind not in DEBTOR_KINDS:
-        raise DebtorError(f"kind is one of {', '.join(DEBTOR_KINDS)}")
-    try:
-        check_header_safe(name, email)
-    except ValueError as exc:
-        raise DebtorError(str(exc)) from None
-    number = (number or "").strip() or None
-    if number and session.scalar(
-        select(Debtor.id).where(Debtor.organisation_id == organisation_id, Debtor.number == number)
-    ):
-        raise DebtorError(f"debtor number {number} is already in use")
-    debtor = Debtor(
-        organisation_id=organisation_id,
-        name=name,
-        number=number,
-        kind=kind,
-        language=language,
-        email=email.strip().lower(),
-        **details,
-    )
-    for contact in contacts or []:
-        if contact.get("role", "invoice") not in CONTACT_ROLES:
-            raise DebtorError(f"contact role is one of {', '.join(CONTACT_ROLES)}")
-        try:
-            check_header_safe(contact.get("name", ""), contact.get("email", ""))
-        except ValueError as exc:
-            raise DebtorError(str(exc)) from None
-        debtor.contacts.append(Contact(**contact))
+    values = _clean(session, organisation_id, None, {"name": name, **details})
+    debtor = Debtor(organisation_id=organisation_id, **values)
+    _set_contacts(debtor, contacts or [])
     session.add(debtor)
     session.flush()
     events.record(
+        session, organisation_id, "debtor:created", debtor_id=debtor.id, actor_user_id=actor_user_id, name=debtor.name
+    )
+    return debtor
+
+
+def update_debtor(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    *,
+    contacts: list[dict] | None = None,
+    actor_user_id: int | None = None,
+    **details: str,
+) -> Debtor:
+    debtor = session.get(Debtor, debtor_id)
+    if debtor is None or debtor.organisation_id != organisation_id:
+        raise DebtorError("no such debtor")
+    unknown = set(details) - set(EDITABLE)
+    if unknown:
+        raise DebtorError(f"cannot change {', '.join(sorted(unknown))}")
+    values = _clean(session, organisation_id, debtor.id, details)
+    changed = sorted(k for k, v in values.items() if getattr(debtor, k) != v)
+    for key, value in values.items():
+        setattr(debtor, key, value)
+    _set_contacts(debtor, contacts or [])
+    events.record(
         session,
         organisation_id,
-        "debtor:created",
+        "debtor:changed",
         debtor_id=debtor.id,
         actor_user_id=actor_user_id,
-        name=name,
+        fields=", ".join(changed),
     )
     return debtor
 

@@ -10,7 +10,7 @@ from portal import events
 from portal.debtors.models import Debtor
 from portal.invoices import references
 from portal.invoices.models import INVOICE_KINDS, INVOICE_SOURCES, Invoice, InvoiceDocument
-from portal.ledger.service import LedgerError, allocate_credit_note
+from portal.ledger.service import LedgerError, allocate_credit_note, change_total
 from portal.money import ZERO, parse_amount
 from portal.organisations.models import Organisation
 
@@ -124,4 +124,55 @@ def create_invoice(
                 )
             except LedgerError as exc:
                 raise InvoiceError(str(exc)) from None
+    return invoice
+
+
+def update_invoice(
+    session: Session,
+    organisation_id: int,
+    invoice_id: int,
+    *,
+    number: str,
+    issue_date: date,
+    due_date: date | None,
+    total: Decimal,
+    payment_reference: str = "",
+    actor_user_id: int | None = None,
+) -> Invoice:
+    """Correct an invoice's details. The total goes through the ledger, so the open amount follows it."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.organisation_id != organisation_id:
+        raise InvoiceError("no such invoice")
+    number = number.strip()
+    if not number:
+        raise InvoiceError("an invoice needs a number")
+    if invoice.kind == "invoice" and due_date is None:
+        raise InvoiceError("an invoice needs a due date")
+    if due_date is not None and due_date < issue_date:
+        raise InvoiceError("the due date is before the issue date")
+    if number != invoice.number and session.scalar(
+        select(Invoice.id).where(
+            Invoice.organisation_id == organisation_id, Invoice.kind == invoice.kind, Invoice.number == number
+        )
+    ):
+        raise InvoiceError(f"number {number} is already in use")
+    try:
+        total = parse_amount(total, allow_negative=True)
+        if invoice.kind == "credit_note" and total > ZERO:
+            total = -total
+        change_total(session, invoice.id, total, actor_user_id=actor_user_id)
+    except (LedgerError, ValueError) as exc:
+        raise InvoiceError(str(exc)) from None
+    invoice.number, invoice.issue_date, invoice.due_date = number, issue_date, due_date
+    if payment_reference.strip():
+        invoice.payment_reference = references.normalise(payment_reference)
+    events.record(
+        session,
+        organisation_id,
+        "invoice:changed",
+        debtor_id=invoice.debtor_id,
+        invoice_id=invoice.id,
+        actor_user_id=actor_user_id,
+        number=number,
+    )
     return invoice

@@ -346,3 +346,44 @@ def ledger_discrepancies(session: Session, organisation_id: int) -> list[str]:
         if pay.unallocated_amount != expected or expected < ZERO:
             problems.append(f"payment {pay.id}: unallocated {pay.unallocated_amount}, expected {expected}")
     return problems
+
+
+def change_total(session: Session, invoice_id: int, new_total: Decimal, *, actor_user_id: int | None = None) -> Invoice:
+    """Correct an invoice's total; its open amount moves by the same difference and may not go below zero."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise LedgerError("no such invoice")
+    new_total = parse_amount(new_total, allow_negative=True)
+    if (invoice.kind == "invoice" and new_total < ZERO) or (invoice.kind == "credit_note" and new_total > ZERO):
+        raise LedgerError("the total has the wrong sign for this kind of document")
+    # An invoice's open amount grows with its total; a credit note's unused credit grows as its total falls.
+    delta = new_total - invoice.total if invoice.kind == "invoice" else invoice.total - new_total
+    if delta == ZERO:
+        return invoice
+    result = session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.open_amount + delta >= 0)
+        .values(
+            total=new_total,
+            open_amount=Invoice.open_amount + delta,
+            status=case((Invoice.open_amount + delta == 0, "paid"), else_="open"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise LedgerError(f"more than {new_total} has already been paid or credited on {invoice.number}")
+    old_total = invoice.total
+    session.refresh(invoice)
+    events.record(
+        session,
+        invoice.organisation_id,
+        "invoice:total:changed",
+        debtor_id=invoice.debtor_id,
+        invoice_id=invoice.id,
+        actor_user_id=actor_user_id,
+        number=invoice.number,
+        old_total=old_total,
+        total=new_total,
+        currency=invoice.currency,
+    )
+    return invoice
