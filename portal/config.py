@@ -63,6 +63,8 @@ class Config:
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))
         self.INVITE_TOKEN_DAYS = int(env.get("INVITE_TOKEN_DAYS", "7"))
+        # Invoice files: a large CSV export is tens of megabytes; the import streams it row by row.
+        self.MAX_CONTENT_LENGTH = int(env.get("MAX_UPLOAD_MB", "256")) * 1024 * 1024
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")

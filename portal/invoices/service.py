@@ -113,15 +113,10 @@ def create_invoice(
     )
     if kind == "credit_note" and corrects_invoice_id:
         target = session.get(Invoice, corrects_invoice_id)
-        if target is not None and target.status == "open":
+        part = min(target.open_amount, invoice.open_amount) if target is not None else ZERO
+        if part > ZERO:  # a settled invoice or a zero credit note: nothing to apply, the link is kept
             try:
-                allocate_credit_note(
-                    session,
-                    invoice.id,
-                    target.id,
-                    min(target.open_amount, invoice.open_amount),
-                    actor_user_id=actor_user_id,
-                )
+                allocate_credit_note(session, invoice.id, target.id, part, actor_user_id=actor_user_id)
             except LedgerError as exc:
                 raise InvoiceError(str(exc)) from None
     return invoice
