@@ -1,4 +1,6 @@
-"""Flask CLI commands: ``flask seed-demo``, ``flask ledger-check``."""
+"""Flask CLI commands: ``flask seed-demo``, ``flask ledger-check``, ``flask import-invoices``."""
+
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -36,3 +38,40 @@ def register(app: Flask) -> None:
                 click.echo(f"{organisation.slug}: {line}")
         click.echo(f"ledger-check: {problems} problem(s)")
         raise SystemExit(1 if problems else 0)
+
+    @app.cli.command("import-invoices")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--org", "slug", required=True, help="organisation slug")
+    @click.option(
+        "--mapping",
+        "mappings",
+        multiple=True,
+        metavar="FIELD=HEADER",
+        help="CSV column for a field, e.g. --mapping number=Factuurnummer (repeatable; remembered for next time)",
+    )
+    def import_invoices_command(file: Path, slug: str, mappings: tuple[str, ...]):
+        """Import invoices and credit notes from a CSV or UBL file, all or nothing; exit 1 on any bad row."""
+        from portal.imports.result import ImportRefused
+        from portal.imports.service import import_file
+        from portal.organisations.models import Organisation
+
+        mapping = {}
+        for item in mappings:
+            field, sep, header = item.partition("=")
+            if not sep or not field.strip():
+                raise click.BadParameter(f"{item!r} is not FIELD=HEADER", param_hint="--mapping")
+            mapping[field.strip()] = header.strip()
+        organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if organisation is None:
+            raise click.ClickException(f"no organisation {slug!r}")
+        try:
+            result = import_file(db.session, organisation.id, file.name, file.read_bytes(), mapping=mapping or None)
+        except ImportRefused as exc:
+            db.session.rollback()
+            for error in exc.errors:
+                click.echo(str(error), err=True)
+            count = getattr(exc, "error_count", len(exc.errors))
+            click.echo(f"refused {file}: {count} error(s), nothing imported", err=True)
+            raise SystemExit(1) from None
+        db.session.commit()
+        click.echo(f"imported {file}: {result.summary()}")

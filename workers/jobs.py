@@ -1,6 +1,7 @@
 """RQ job functions. Each re-reads state from the database and is safe to run twice."""
 
 from portal.extensions import db
+from portal.imports import service as imports
 from portal.jobs import get_queue
 from portal.mail import service as mail
 from workers import app_context
@@ -27,5 +28,14 @@ def sweep_outbox() -> int:
                 finally:
                     queue.connection.close()
             return len(due)
+        finally:
+            db.session.remove()
+
+
+def run_import(batch_id: int) -> str:
+    """Import an uploaded file kept as an ImportBatch; a batch already running, done or failed is left alone."""
+    with app_context():
+        try:
+            return imports.run_batch(db.session, batch_id)
         finally:
             db.session.remove()

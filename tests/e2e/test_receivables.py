@@ -1,0 +1,135 @@
+"""The supplier's day in a real browser: ageing and overdue invoices, an invoice by hand, CSV and UBL imports.
+
+The imports run in a real `rq worker` process, as in production.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_accounts import PASSWORD, euros, publish, unique_email
+from tests.factories import make_debtor, make_invoice, make_organisation, make_user
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+BAD_CSV = (
+    "Factuurnummer;Klant;Factuurdatum;Vervaldatum;Bedrag\n"
+    "W-1;Bakkerij Brood;01-11-2026;01-12-2026;1.234,56\n"
+    "W-2;Bakkerij Brood;02-11-2026;31-31-2026;10,00\n"
+    "W-3;Café Hoek;03-11-2026;03-12-2026;12,00\n"
+)
+GOOD_CSV = BAD_CSV.replace("31-31-2026", "02-12-2026")
+
+
+@pytest.fixture
+def worker(app):
+    """A real RQ worker on the test queue, against the test database, for the length of the test."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "SMTP_URL": "",
+        "PYTHONPATH": str(ROOT),
+    }
+    rq = Path(sys.executable).parent / "rq"
+    process = subprocess.Popen(  # noqa: S603 - our own worker
+        [
+            str(rq),
+            "worker",
+            "--url",
+            app.config["REDIS_URL"],
+            "--name",
+            f"e2e-{uuid.uuid4().hex[:8]}",
+            "--path",
+            str(ROOT),
+            app.config["RQ_QUEUE"],
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def supplier(live_db):
+    organisation = make_organisation(live_db, name="Groothandel Noord B.V.")
+    user = make_user(live_db, organisation, email=unique_email("ar"), name="Ria Noord")
+    late = make_debtor(live_db, organisation, name="Laat Betaler B.V.", number="LB1")
+    make_invoice(live_db, late, "450.00", number="N-45", days_overdue=45)
+    make_invoice(live_db, late, "1200.00", number="N-100", days_overdue=100)
+    email = user.email
+    publish(live_db)
+    return email
+
+
+def upload(visitor, name: str, content: bytes) -> None:
+    page = visitor.page
+    visitor.nav("Imports")
+    page.get_by_label("File to import").set_input_files(
+        {"name": name, "mimeType": "text/csv" if name.endswith(".csv") else "application/xml", "buffer": content}
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+
+def test_ageing_manual_invoice_and_imports(visitor, server, supplier, worker):
+    page = visitor.page
+    visitor.login(supplier, PASSWORD)
+    expect(page.get_by_role("heading", name="Ageing")).to_be_visible()
+    legend = page.locator(".ageing .legend")
+    expect(legend.locator("li").filter(has_text="31-60 days")).to_contain_text(euros("450.00"))
+    expect(legend.locator("li").filter(has_text="91+ days")).to_contain_text(euros("1200.00"))
+    expect(page.get_by_test_id("overdue-EUR")).to_have_text(
+        re.compile(re.escape(euros("1650.00")).replace("\\ ", r"\s"))
+    )
+    expect(page.locator("section").filter(has_text="Owing most")).to_contain_text("Laat Betaler B.V.")
+    visitor.screenshot("overview-ageing")
+
+    # Overdue invoices, then an invoice entered by hand.
+    visitor.nav("Invoices")
+    page.get_by_role("link", name="Overdue", exact=True).click()
+    expect(page.locator("#invoice-rows")).to_contain_text("N-100")
+    visitor.screenshot("invoices-overdue")
+    visitor.nav("Debtors")
+    page.get_by_role("link", name="Laat Betaler B.V.").click()
+    page.get_by_role("button", name="New invoice").click()
+    page.get_by_label("Invoice number").fill("N-200")
+    page.get_by_label("Due date").fill("2026-12-31")
+    page.get_by_label("Total").fill("99,95")
+    page.get_by_role("button", name="Save invoice").click()
+    expect(page.get_by_role("heading", name=re.compile("Invoice N-200"))).to_be_visible()
+    expect(page.locator(".cards")).to_contain_text(euros("99.95"))
+    visitor.screenshot("invoice-entered")
+
+    # A CSV with a bad row is refused with the reason; the fixed file imports in the worker.
+    upload(visitor, "export.csv", BAD_CSV.encode("cp1252"))
+    expect(page.locator("#import-preview")).to_contain_text("Row 3")
+    expect(page.get_by_role("button", name=re.compile("^Import"))).to_have_count(0)
+    visitor.screenshot("import-preview-refused")
+    upload(visitor, "export-fixed.csv", GOOD_CSV.encode("cp1252"))
+    page.get_by_role("button", name="Import 3 rows").click()
+    expect(page.locator("#import-progress")).to_contain_text("Imported: invoices=3", timeout=20_000)
+    visitor.screenshot("import-done")
+
+    # A UBL invoice and the credit note that corrects it leave nothing open.
+    upload(visitor, "base-example.xml", (DATA / "base-example.xml").read_bytes())
+    expect(page.locator("#import-progress")).to_contain_text("invoices=1", timeout=20_000)
+    upload(visitor, "base-creditnote-correction.xml", (DATA / "base-creditnote-correction.xml").read_bytes())
+    expect(page.locator("#import-progress")).to_contain_text("credit_notes=1", timeout=20_000)
+    visitor.goto("/cockpit/invoices?status=paid&q=Snippet1")
+    row = page.locator("#invoice-rows tr").filter(has_text="Snippet1").first
+    expect(row).to_contain_text("paid")
+    expect(row).to_contain_text(euros("0.00"))
