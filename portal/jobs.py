@@ -29,7 +29,13 @@ def _redis_options() -> dict:
 def get_queue() -> Queue:
     """The app's RQ queue on a connection of its own; close it with ``queue.connection.close()`` when done."""
     config = current_app.config
-    return Queue(config["RQ_QUEUE"], connection=Redis.from_url(config["REDIS_URL"], **_redis_options()))
+    # An hour, not RQ's 3 minutes: importing a file of a million rows is one job. Jobs that talk to the outside
+    # (SMTP, Mollie) bound their own calls with socket timeouts.
+    return Queue(
+        config["RQ_QUEUE"],
+        connection=Redis.from_url(config["REDIS_URL"], **_redis_options()),
+        default_timeout=3600,
+    )
 
 
 def _boundary(session: Session) -> SessionTransaction | None:

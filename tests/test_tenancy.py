@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import select
 
+from portal.imports.models import ImportBatch
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
 from tests.conftest import csrf_from
@@ -26,6 +27,8 @@ def two_tenants(db_session):
         status="outbox",
     )
     db_session.add(message)
+    batch = ImportBatch(organisation_id=theirs.id, kind="csv", filename="theirs.csv", content=b"a;b\n")
+    db_session.add(batch)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -33,6 +36,7 @@ def two_tenants(db_session):
         "message_id": message.id,
         "debtor_id": their_debtor.id,
         "invoice_id": their_invoice.id,
+        "batch_id": batch.id,
     }
     return me, foreign_ids
 

@@ -30,6 +30,7 @@ class Invoice(db.Model):
         Index("ix_invoices_org_debtor", "organisation_id", "debtor_id", "due_date"),
         Index("ix_invoices_org_number", "organisation_id", "number"),
         Index("ix_invoices_org_reference", "organisation_id", "payment_reference"),
+        Index("ix_invoices_corrects", "corrects_invoice_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
