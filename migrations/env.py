@@ -64,6 +64,11 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Indexes named ix_pg_* exist on PostgreSQL only (trigram search); the models do not declare them."""
+    return not (type_ == "index" and name and name.startswith("ix_pg_"))
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -89,7 +94,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.configure(
+            connection=connection, target_metadata=get_metadata(), include_object=include_object, **conf_args
+        )
 
         with context.begin_transaction():
             context.run_migrations()

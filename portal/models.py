@@ -4,7 +4,7 @@ from portal.debtors.models import Contact, Debtor
 from portal.events import Event
 from portal.imports.models import ImportBatch, ImportMapping
 from portal.invoices.models import Invoice, InvoiceDocument
-from portal.ledger.models import Allocation, Payment
+from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
 
@@ -13,12 +13,14 @@ __all__ = [
     "AuthToken",
     "Contact",
     "Debtor",
+    "DebtorBalance",
     "Event",
     "ImportBatch",
     "ImportMapping",
     "Invoice",
     "InvoiceDocument",
     "MailMessage",
+    "OpenInvoiceTotal",
     "Organisation",
     "Payment",
     "User",

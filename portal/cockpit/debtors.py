@@ -3,6 +3,7 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
 from wtforms.fields.choices import SelectChoice
 
 from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm
@@ -17,6 +18,7 @@ from portal.htmx import render_page_or_fragment
 from portal.invoices import queries
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, create_invoice
+from portal.ledger.models import DebtorBalance
 from portal.ledger.service import LedgerError, debtor_credit, record_payment
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
@@ -32,11 +34,20 @@ def _debtor_search():
     q = request.args.get("q", "").strip()
     sort = request.args.get("sort", "name")
     stmt = scoped(Debtor)
+    if sort == "-open":
+        # Owing most first, in the home currency, from the trigger-kept balances.
+        balance = aliased(DebtorBalance)
+        stmt = stmt.outerjoin(
+            balance,
+            (balance.debtor_id == Debtor.id) & (balance.currency == current_user.organisation.home_currency),
+        ).order_by(func.coalesce(balance.open_amount, 0).desc(), Debtor.id)
     if q:
         pattern = f"%{q.lower()}%"
         stmt = stmt.where(
             or_(func.lower(Debtor.name).like(pattern), Debtor.number == q, func.lower(Debtor.email).like(pattern))
         )
+    if sort == "-open":
+        return stmt, q, sort
     return stmt.order_by(*SORTS.get(sort, SORTS["name"])), q, sort if sort in SORTS else "name"
 
 

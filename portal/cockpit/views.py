@@ -49,24 +49,17 @@ def overview():
     """Open and overdue totals per currency, and what happened lately."""
     organisation = current_user.organisation
     today = organisation.today()
-    open_invoices = scoped(Invoice, Invoice.currency, func.sum(Invoice.open_amount), func.count(Invoice.id)).where(
-        Invoice.kind == "invoice", Invoice.status == "open"
-    )
-    overdue = open_invoices.where(Invoice.due_date < today)
-    totals = {}
-    for label, stmt in (("open", open_invoices), ("overdue", overdue)):
-        for currency, amount, count in db.session.execute(stmt.group_by(Invoice.currency)):
-            totals.setdefault(currency, {"open": 0, "overdue": 0, "open_count": 0, "overdue_count": 0})
-            totals[currency][label] = amount
-            totals[currency][f"{label}_count"] = count
+    ageing = queries.ageing(db.session, organisation.id, today)
     credit = sum_by_currency(
         [
             *db.session.execute(
-                scoped(Payment, Payment.currency, func.sum(Payment.unallocated_amount)).group_by(Payment.currency)
+                scoped(Payment, Payment.currency, func.sum(Payment.unallocated_amount))
+                .where(Payment.unallocated_amount > 0)
+                .group_by(Payment.currency)
             ),
             *db.session.execute(
                 scoped(Invoice, Invoice.currency, func.sum(Invoice.open_amount))
-                .where(Invoice.kind == "credit_note")
+                .where(Invoice.kind == "credit_note", Invoice.status == "open")
                 .group_by(Invoice.currency)
             ),
         ]
@@ -77,9 +70,9 @@ def overview():
     return render_template(
         "cockpit/overview.html",
         today=today,
-        ageing=queries.ageing(db.session, organisation.id, today),
+        ageing=ageing,
         top=queries.top_debtors(db.session, organisation.id, today),
-        totals=dict(sorted(totals.items())),
+        totals=queries.totals(ageing),
         credit={c: a for c, a in credit.items() if a},
         recent=list(recent),
     )

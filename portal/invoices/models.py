@@ -28,7 +28,8 @@ class Invoice(db.Model):
         Index("ix_invoices_org_status_due", "organisation_id", "status", "due_date", "id"),
         Index("ix_invoices_org_due", "organisation_id", "due_date", "id"),
         Index("ix_invoices_org_debtor", "organisation_id", "debtor_id", "due_date"),
-        Index("ix_invoices_org_number", "organisation_id", "number"),
+        # varchar_pattern_ops: the same index serves "=" and a prefix LIKE whatever the database's collation.
+        Index("ix_invoices_org_number", "organisation_id", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
         Index("ix_invoices_org_reference", "organisation_id", "payment_reference"),
         Index("ix_invoices_corrects", "corrects_invoice_id"),
     )

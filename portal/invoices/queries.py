@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.invoices.references import normalise
+from portal.ledger.models import DebtorBalance, OpenInvoiceTotal
 
 # (key, label, lowest and highest number of days past the due date; None = open-ended)
 AGE_BUCKETS = (
@@ -21,15 +22,15 @@ AGE_BUCKETS = (
 STATUS_FILTERS = ("open", "overdue", "paid", "credit_notes", "all")
 
 
-def _age_condition(key: str, today: date):
+def _age_condition(key: str, today: date, due_date=Invoice.due_date):
     """Days past due as date comparisons, so that the due-date index serves them on both databases."""
     for bucket, _, low, high in AGE_BUCKETS:
         if bucket == key:
             if low is None:  # not yet due: due today or later
-                return Invoice.due_date >= today
-            condition = Invoice.due_date <= today - timedelta(days=low)
+                return due_date >= today
+            condition = due_date <= today - timedelta(days=low)
             if high is not None:
-                condition = and_(condition, Invoice.due_date >= today - timedelta(days=high))
+                condition = and_(condition, due_date >= today - timedelta(days=high))
             return condition
     raise ValueError(f"unknown age bucket {key}")
 
@@ -80,15 +81,27 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _age_bucket(due_date, today: date):
+    return case(*[(_age_condition(key, today, due_date), key) for key, _, _, _ in AGE_BUCKETS], else_="not_due")
+
+
 def ageing(session: Session, organisation_id: int, today: date) -> dict[str, list[tuple[str, str, Decimal, int]]]:
-    """Open invoice amounts per currency in the five age buckets: {currency: [(key, label, amount, count)]}."""
-    bucket = case(*[(_age_condition(key, today), key) for key, _, _, _ in AGE_BUCKETS], else_="not_due")
+    """Open invoice amounts per currency in the five age buckets: {currency: [(key, label, amount, count)]}.
+
+    Read from the trigger-kept totals per due date: a few hundred rows however many invoices are open.
+    """
+    bucket = _age_bucket(OpenInvoiceTotal.due_date, today).label("bucket")
     rows = session.execute(
-        select(Invoice.currency, bucket.label("bucket"), func.sum(Invoice.open_amount), func.count(Invoice.id))
-        .where(Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open")
-        .group_by(Invoice.currency, "bucket")
+        select(
+            OpenInvoiceTotal.currency,
+            bucket,
+            func.sum(OpenInvoiceTotal.open_amount),
+            func.sum(OpenInvoiceTotal.invoice_count),
+        )
+        .where(OpenInvoiceTotal.organisation_id == organisation_id, OpenInvoiceTotal.invoice_count > 0)
+        .group_by(OpenInvoiceTotal.currency, "bucket")
     ).all()
-    found = {(currency, key): (amount, count) for currency, key, amount, count in rows}
+    found = {(currency, key): (amount, int(count)) for currency, key, amount, count in rows}
     result: dict[str, list] = {}
     for currency in sorted({currency for currency, _ in found}):
         result[currency] = [
@@ -97,42 +110,74 @@ def ageing(session: Session, organisation_id: int, today: date) -> dict[str, lis
     return result
 
 
-def top_debtors(session: Session, organisation_id: int, today: date, limit: int = 8) -> list:
-    """The debtors owing most (per currency), with what of it is overdue."""
-    overdue = func.sum(case((Invoice.due_date < today, Invoice.open_amount), else_=0))
-    return session.execute(
-        select(
-            Debtor.id,
-            Debtor.name,
-            Invoice.currency,
-            func.sum(Invoice.open_amount).label("open"),
-            overdue.label("overdue"),
-            func.count(Invoice.id).label("count"),
+def totals(ageing_by_currency: dict) -> dict[str, dict]:
+    """Open and overdue amounts and counts per currency, from the ageing buckets."""
+    result = {}
+    for currency, buckets in ageing_by_currency.items():
+        overdue = [b for b in buckets if b[0] != "not_due"]
+        result[currency] = {
+            "open": sum((b[2] for b in buckets), Decimal("0.00")),
+            "open_count": sum(b[3] for b in buckets),
+            "overdue": sum((b[2] for b in overdue), Decimal("0.00")),
+            "overdue_count": sum(b[3] for b in overdue),
+        }
+    return result
+
+
+def _overdue_by_debtor(session: Session, organisation_id: int, debtor_ids: list[int], today: date) -> dict:
+    """Overdue amounts of a handful of debtors: {(debtor_id, currency): amount}."""
+    rows = session.execute(
+        select(Invoice.debtor_id, Invoice.currency, func.sum(Invoice.open_amount))
+        .where(
+            Invoice.organisation_id == organisation_id,
+            Invoice.debtor_id.in_(debtor_ids),
+            Invoice.kind == "invoice",
+            Invoice.status == "open",
+            Invoice.due_date < today,
         )
-        .join(Debtor, Debtor.id == Invoice.debtor_id)
-        .where(Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open")
-        .group_by(Debtor.id, Debtor.name, Invoice.currency)
-        .order_by(func.sum(Invoice.open_amount).desc())
+        .group_by(Invoice.debtor_id, Invoice.currency)
+    ).all()
+    return {(debtor_id, currency): amount for debtor_id, currency, amount in rows}
+
+
+def top_debtors(session: Session, organisation_id: int, today: date, limit: int = 8) -> list[dict]:
+    """The debtors owing most (per currency), with what of it is overdue."""
+    rows = session.execute(
+        select(DebtorBalance, Debtor.name)
+        .join(Debtor, Debtor.id == DebtorBalance.debtor_id)
+        .where(DebtorBalance.organisation_id == organisation_id, DebtorBalance.invoice_count > 0)
+        .order_by(DebtorBalance.open_amount.desc())
         .limit(limit)
     ).all()
+    overdue = _overdue_by_debtor(session, organisation_id, [b.debtor_id for b, _ in rows], today)
+    return [
+        {
+            "id": balance.debtor_id,
+            "name": name,
+            "currency": balance.currency,
+            "open": balance.open_amount,
+            "overdue": overdue.get((balance.debtor_id, balance.currency), Decimal("0.00")),
+            "count": balance.invoice_count,
+        }
+        for balance, name in rows
+    ]
 
 
 def balances(session: Session, organisation_id: int, debtor_ids: list[int], today: date) -> dict[int, list]:
     """Open and overdue amounts per currency for a page of debtors: {debtor_id: [(currency, open, overdue)]}."""
     if not debtor_ids:
         return {}
-    overdue = func.sum(case((Invoice.due_date < today, Invoice.open_amount), else_=0))
-    rows = session.execute(
-        select(Invoice.debtor_id, Invoice.currency, func.sum(Invoice.open_amount), overdue)
-        .where(
-            Invoice.organisation_id == organisation_id,
-            Invoice.debtor_id.in_(debtor_ids),
-            Invoice.kind == "invoice",
-            Invoice.status == "open",
+    rows = session.scalars(
+        select(DebtorBalance).where(
+            DebtorBalance.organisation_id == organisation_id,
+            DebtorBalance.debtor_id.in_(debtor_ids),
+            DebtorBalance.invoice_count > 0,
         )
-        .group_by(Invoice.debtor_id, Invoice.currency)
     ).all()
+    overdue = _overdue_by_debtor(session, organisation_id, debtor_ids, today)
     result: dict[int, list] = {}
-    for debtor_id, currency, open_amount, overdue_amount in rows:
-        result.setdefault(debtor_id, []).append((currency, open_amount, overdue_amount))
+    for balance in sorted(rows, key=lambda b: b.currency):
+        result.setdefault(balance.debtor_id, []).append(
+            (balance.currency, balance.open_amount, overdue.get((balance.debtor_id, balance.currency), Decimal("0.00")))
+        )
     return result

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -19,6 +19,14 @@ class Payment(db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("unallocated_amount >= 0", name="unallocated_not_negative"),
         Index("ix_payments_org_debtor", "organisation_id", "debtor_id"),
+        # Debtor credit: the few payments with something left, not the hundreds of thousands fully allocated.
+        Index(
+            "ix_payments_org_credit",
+            "organisation_id",
+            "currency",
+            postgresql_where=text("unallocated_amount > 0"),
+            sqlite_where=text("unallocated_amount > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,3 +67,32 @@ class Allocation(db.Model):
 
     invoice = relationship("Invoice", foreign_keys=[invoice_id])
     payment = relationship("Payment")
+
+
+class OpenInvoiceTotal(db.Model):
+    """Open invoice amounts per organisation, currency and due date, kept by database triggers on invoices.
+
+    The overview's totals and ageing read these few hundred rows instead of summing every open invoice; the
+    triggers (migration 0004) see every write, bulk loads included. ledger_discrepancies() checks them.
+    """
+
+    __tablename__ = "open_invoice_totals"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    due_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    open_amount: Mapped[Decimal] = mapped_column(Money())
+    invoice_count: Mapped[int] = mapped_column()
+
+
+class DebtorBalance(db.Model):
+    """What each debtor owes per currency on open invoices, kept by the same triggers."""
+
+    __tablename__ = "debtor_balances"
+    __table_args__ = (Index("ix_debtor_balances_org_currency_open", "organisation_id", "currency", "open_amount"),)
+
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    open_amount: Mapped[Decimal] = mapped_column(Money())
+    invoice_count: Mapped[int] = mapped_column()

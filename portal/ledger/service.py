@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.invoices.models import Invoice
-from portal.ledger.models import COMPONENTS, Allocation, Payment
+from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.money import ZERO, parse_amount, sum_by_currency
 
 
@@ -341,6 +341,7 @@ def ledger_discrepancies(session: Session, organisation_id: int) -> list[str]:
             problems.append(f"{inv.kind} {inv.number}: open amount below zero")
         if (inv.status == "paid") != (inv.open_amount == ZERO):
             problems.append(f"{inv.kind} {inv.number}: status {inv.status} with open {inv.open_amount}")
+    problems += _summary_discrepancies(session, organisation_id)
     for pay in session.scalars(select(Payment).where(Payment.organisation_id == organisation_id)):
         expected = pay.amount - (by_payment.get(pay.id) or ZERO)
         if pay.unallocated_amount != expected or expected < ZERO:
@@ -387,3 +388,29 @@ def change_total(session: Session, invoice_id: int, new_total: Decimal, *, actor
         currency=invoice.currency,
     )
     return invoice
+
+
+def _summary_discrepancies(session: Session, organisation_id: int) -> list[str]:
+    """The trigger-kept summaries against the open invoices they summarise."""
+    problems = []
+    open_invoices = (Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open")
+    for label, model, keys, columns in (
+        ("due-date totals", OpenInvoiceTotal, ("currency", "due_date"), (Invoice.currency, Invoice.due_date)),
+        ("debtor balances", DebtorBalance, ("debtor_id", "currency"), (Invoice.debtor_id, Invoice.currency)),
+    ):
+        expected = {
+            tuple(row[:2]): (row[2], row[3])
+            for row in session.execute(
+                select(*columns, func.sum(Invoice.open_amount), func.count(Invoice.id))
+                .where(*open_invoices)
+                .group_by(*columns)
+            )
+        }
+        stored = {
+            tuple(getattr(row, key) for key in keys): (row.open_amount, row.invoice_count)
+            for row in session.scalars(select(model).where(model.organisation_id == organisation_id))
+            if row.invoice_count or row.open_amount
+        }
+        if stored != expected:
+            problems.append(f"{label}: stored {len(stored)} rows differ from the open invoices ({len(expected)} rows)")
+    return problems

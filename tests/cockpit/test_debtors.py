@@ -149,3 +149,13 @@ def test_credit_note_applied_to_the_invoice_it_corrects(client, db_session, org,
     assert invoice.open_amount == Decimal("50.00")
     page = client.get(f"{url}?show=credit_notes").text
     assert "C-1" in page
+
+
+def test_debtors_sorted_by_what_they_owe(client, db_session, org, signed_in):
+    small, big, none = (make_debtor(db_session, org, name=n) for n in ("Small Owes", "Big Owes", "Owes Nothing"))
+    make_invoice(db_session, small, "10.00")
+    make_invoice(db_session, big, "500.00")
+    make_invoice(db_session, big, "20.00", days_overdue=3)
+    page = client.get("/cockpit/debtors?sort=-open").text
+    assert page.index("Big Owes") < page.index("Small Owes") < page.index("Owes Nothing")
+    assert "520,00" in page and "20,00" in page  # open and overdue of Big Owes
