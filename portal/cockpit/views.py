@@ -71,7 +71,7 @@ def overview():
         "cockpit/overview.html",
         today=today,
         ageing=ageing,
-        top=queries.top_debtors(db.session, organisation.id, today),
+        top=queries.top_debtors(db.session, organisation.id, today, list(ageing)),
         totals=queries.totals(ageing),
         credit={c: a for c, a in credit.items() if a},
         recent=list(recent),
