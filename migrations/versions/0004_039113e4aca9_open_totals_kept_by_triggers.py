@@ -130,6 +130,11 @@ def upgrade():
         postgresql_where=sa.text("unallocated_amount > 0"),
         sqlite_where=sa.text("unallocated_amount > 0"),
     )
+    op.create_index(
+        "ix_invoices_open_credit", "invoices", ["organisation_id", "currency"],
+        postgresql_where=sa.text("kind = 'credit_note' AND status = 'open'"),
+        sqlite_where=sa.text("kind = 'credit_note' AND status = 'open'"),
+    )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
@@ -154,6 +159,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index("ix_invoices_open_credit", table_name="invoices")
     op.drop_index("ix_payments_org_credit", table_name="payments")
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from portal.extensions import db
@@ -32,6 +32,14 @@ class Invoice(db.Model):
         Index("ix_invoices_org_number", "organisation_id", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
         Index("ix_invoices_org_reference", "organisation_id", "payment_reference"),
         Index("ix_invoices_corrects", "corrects_invoice_id"),
+        # Unused credit on the overview: the few open credit notes, not every document.
+        Index(
+            "ix_invoices_open_credit",
+            "organisation_id",
+            "currency",
+            postgresql_where=text("kind = 'credit_note' AND status = 'open'"),
+            sqlite_where=text("kind = 'credit_note' AND status = 'open'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
