@@ -3,6 +3,7 @@ from wtforms import DateField, EmailField, SelectField, StringField, TextAreaFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
+from portal.debtors.service import EDITABLE
 from portal.money import MoneyError, parse_typed_amount
 from portal.organisations.models import ROLES
 
@@ -70,20 +71,7 @@ class DebtorForm(FlaskForm):
     dunning_contact_email = EmailField("Reminders go to (email)", validators=[Optional(), Email(), Length(max=254)])
     dunning_contact_phone = StringField("Reminders contact phone", validators=[Optional(), Length(max=40)])
 
-    DETAILS = (
-        "name",
-        "number",
-        "kind",
-        "language",
-        "email",
-        "phone",
-        "address",
-        "postcode",
-        "city",
-        "country",
-        "vat_number",
-        "company_number",
-    )
+    DETAILS = EDITABLE  # the fields the debtor service accepts
 
     def details(self) -> dict:
         return {name: getattr(self, name).data or "" for name in self.DETAILS}
@@ -125,6 +113,16 @@ class InvoiceForm(FlaskForm):
         validators=[Optional(), Length(max=35)],
         description="Leave empty: Duly makes a structured one.",
     )
+
+    def values(self) -> dict:
+        """What the invoice services take from this form."""
+        return {
+            "number": self.number.data,
+            "issue_date": self.issue_date.data,
+            "due_date": self.due_date.data,
+            "total": self.total.data,
+            "payment_reference": self.payment_reference.data or "",
+        }
 
 
 class PaymentForm(FlaskForm):

@@ -102,13 +102,9 @@ def invoice_create(debtor_id: int):
                 db.session,
                 current_organisation_id(),
                 debtor.id,
-                number=form.number.data,
-                issue_date=form.issue_date.data,
-                due_date=form.due_date.data,
-                total=form.total.data,
                 currency=form.currency.data,
-                payment_reference=form.payment_reference.data or "",
                 actor_user_id=current_user.id,
+                **form.values(),
             )
         except InvoiceError as exc:
             db.session.rollback()
@@ -170,12 +166,8 @@ def invoice_update(invoice_id: int):
                 db.session,
                 current_organisation_id(),
                 invoice.id,
-                number=form.number.data,
-                issue_date=form.issue_date.data,
-                due_date=form.due_date.data,
-                total=form.total.data,
-                payment_reference=form.payment_reference.data or "",
                 actor_user_id=current_user.id,
+                **form.values(),
             )
         except InvoiceError as exc:
             db.session.rollback()
