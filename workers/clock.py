@@ -12,6 +12,7 @@ log = logging.getLogger("duly.clock")
 # (job, every N seconds). Later issues add planning reminders and reconciling payments here.
 SCHEDULE = [
     ("workers.jobs.sweep_outbox", 60),
+    ("workers.jobs.sweep_imports", 60),
 ]
 
 

@@ -39,3 +39,22 @@ def run_import(batch_id: int) -> str:
             return imports.run_batch(db.session, batch_id)
         finally:
             db.session.remove()
+
+
+def sweep_imports() -> int:
+    """Re-enqueue import batches whose doorbell Redis lost; fail runs whose worker died."""
+    from portal.imports import service as imports
+
+    with app_context():
+        try:
+            due = imports.sweep(db.session)
+            if due:
+                queue = get_queue()
+                try:
+                    for batch_id in due:
+                        queue.enqueue(imports.JOB, batch_id)
+                finally:
+                    queue.connection.close()
+            return len(due)
+        finally:
+            db.session.remove()

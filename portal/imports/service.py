@@ -8,8 +8,9 @@ the import itself stays uncommitted until it is whole.
 import logging
 import re
 from dataclasses import asdict
+from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -137,7 +138,7 @@ def _claim(session: Session, batch_id: int) -> bool:
     result = session.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch_id, ImportBatch.status.in_(("uploaded", "previewed", "queued")))
-        .values(status="running", rows_done=0, rows_total=0, errors=[], summary="")
+        .values(status="running", rows_done=0, rows_total=0, errors=[], summary="", started_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -203,3 +204,34 @@ def _finish(session: Session, batch_id: int, status: str, **values) -> None:
     for key, value in values.items():
         setattr(batch, key, value)
     session.commit()
+
+
+RUNNING_LEASE = timedelta(minutes=65)  # longer than the job timeout (portal/jobs.py): the worker is gone by then
+DOORBELL_GRACE = timedelta(minutes=2)
+
+
+def sweep(session: Session, now=None) -> list[int]:
+    """What Redis or a dead worker left behind: queued batches to enqueue again, stale runs to mark failed.
+
+    An import commits as a whole, so a run whose worker died stored nothing: it is failed with that reason rather
+    than retried, since the file itself may be what killed the worker.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.status == "running", ImportBatch.started_at < now - RUNNING_LEASE)
+        .values(
+            status="failed",
+            finished_at=now,
+            summary="the worker stopped during the import; nothing was imported",
+            errors=[{"row": 0, "field": "", "message": "the worker stopped during the import; upload the file again"}],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    due = list(
+        session.scalars(
+            select(ImportBatch.id).where(ImportBatch.status == "queued", ImportBatch.created_at < now - DOORBELL_GRACE)
+        )
+    )
+    session.commit()
+    return due
