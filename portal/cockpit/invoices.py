@@ -18,12 +18,14 @@ from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 
 def _filters() -> dict:
-    status = request.args.get("status", "open")
+    q = request.args.get("q", "").strip()[:100]
+    # Someone typing a number wants that invoice, paid or not: a search covers every status unless one is chosen.
+    status = request.args.get("status") or ("all" if q else "open")
     age = request.args.get("age") or None
     return {
         "status": status if status in queries.STATUS_FILTERS else "open",
         "age": age if age in {key for key, *_ in queries.AGE_BUCKETS} else None,
-        "q": request.args.get("q", "").strip()[:100],
+        "q": q,
     }
 
 

@@ -141,3 +141,12 @@ def test_overview_ageing_and_owing_most(client, db_session, org, signed_in):
         assert amount in chunk[: chunk.index("</li>")], label
     owing = page[page.index("Owing most") :]
     assert owing.index("Big Owner") < owing.index("Small Owner")
+
+
+def test_search_finds_an_invoice_whatever_its_status(client, db_session, org, signed_in):
+    debtor = make_debtor(db_session, org)
+    paid = make_invoice(db_session, debtor, "5.00", number="FOUND-ME")
+    record_payment(db_session, org.id, debtor.id, Decimal("5.00"), "EUR", date.today(), auto_allocate=True)
+    assert paid.status == "paid"
+    assert ">FOUND-ME<" in client.get("/cockpit/invoices?q=FOUND-ME").text
+    assert ">FOUND-ME<" not in client.get("/cockpit/invoices?status=open&q=FOUND-ME").text
