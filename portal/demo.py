@@ -15,6 +15,7 @@ from portal.invoices.service import create_invoice
 from portal.ledger.models import Payment
 from portal.ledger.service import allocate_credit_note, record_payment
 from portal.organisations.models import Organisation, User
+from portal.reminders.defaults import ensure_default_scenarios
 
 DEMO_SLUG = "demo"
 DEMO_LOGIN = ("demo@duly.test", "demo")
@@ -91,6 +92,7 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
     )
     session.add(organisation)
     session.flush()
+    ensure_default_scenarios(session, organisation.id)
     session.add(
         User(
             organisation_id=organisation.id,

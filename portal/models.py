@@ -7,6 +7,7 @@ from portal.invoices.models import Invoice, InvoiceDocument
 from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
+from portal.reminders.models import Scenario, Step
 
 __all__ = [
     "Allocation",
@@ -23,5 +24,7 @@ __all__ = [
     "OpenInvoiceTotal",
     "Organisation",
     "Payment",
+    "Scenario",
+    "Step",
     "User",
 ]

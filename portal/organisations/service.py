@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from portal import events
 from portal.mail.service import check_header_safe
 from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, User
+from portal.reminders.defaults import ensure_default_scenarios
 from portal.types import utcnow
 
 MIN_PASSWORD = 10
@@ -84,6 +85,8 @@ def sign_up(
     )
     session.add_all([organisation, user])
     session.flush()
+    # Ready to use: importing invoices is all it takes to see a schedule.
+    ensure_default_scenarios(session, organisation.id)
     events.record(session, organisation.id, "organisation:created", actor_user_id=user.id, name=organisation.name)
     return user
 
