@@ -6,6 +6,7 @@ from sqlalchemy import select
 from portal.imports.models import ImportBatch
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
+from portal.reminders.defaults import ensure_default_scenarios
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
@@ -28,6 +29,7 @@ def two_tenants(db_session):
     )
     db_session.add(message)
     batch = ImportBatch(organisation_id=theirs.id, kind="csv", filename="theirs.csv", content=b"a;b\n")
+    [their_scenario, *_] = ensure_default_scenarios(db_session, theirs.id)
     db_session.add(batch)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
@@ -37,6 +39,8 @@ def two_tenants(db_session):
         "debtor_id": their_debtor.id,
         "invoice_id": their_invoice.id,
         "batch_id": batch.id,
+        "scenario_id": their_scenario.id,
+        "step_id": their_scenario.steps[0].id,
     }
     return me, foreign_ids
 

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
 
@@ -142,3 +142,32 @@ class CreditNoteForm(FlaskForm):
 
 class InvoiceEditForm(InvoiceForm):
     currency = None  # an invoice keeps its currency: payments in it may already be allocated
+
+
+class StepForm(FlaskForm):
+    anchor = SelectField(
+        "Counted from", choices=[SelectChoice("due_date", "the due date"), SelectChoice("issue_date", "the issue date")]
+    )
+    offset_days = IntegerField(
+        "Days", validators=[InputRequired()], description="Negative before the due date: a courtesy reminder."
+    )
+    channel = SelectField(
+        "Channel",
+        choices=[
+            SelectChoice("email", "Email"),
+            SelectChoice("phone", "Phone call (to-do)"),
+            SelectChoice("letter", "Letter"),
+        ],
+    )
+    tone = SelectField(
+        "Tone", choices=[SelectChoice(t, t.title()) for t in ("courtesy", "friendly", "neutral", "firm", "final")]
+    )
+    include_pay_link = BooleanField("Include the self-service link")
+    is_final_notice = BooleanField("This is the final notice")
+    subject_nl = StringField("Subject (Nederlands)", validators=[Length(max=200)])
+    body_nl = TextAreaField("Text (Nederlands)", render_kw={"rows": 12})
+    subject_en = StringField("Subject (English)", validators=[Length(max=200)])
+    body_en = TextAreaField("Text (English)", render_kw={"rows": 12})
+
+    def values(self) -> dict:
+        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}

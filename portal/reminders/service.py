@@ -1,0 +1,125 @@
+"""Editing scenarios, and the values a reminder's placeholders are filled with."""
+
+from html import escape
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import events
+from portal.debtors.models import Debtor
+from portal.invoices.models import Invoice
+from portal.organisations.models import Organisation
+from portal.reminders.models import ANCHORS, CHANNELS, LANGUAGES, TONES, Scenario, Step
+from portal.reminders.texts import check_text
+
+
+class StepError(ValueError):
+    """A step that cannot be saved; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+TEXT_FIELDS = tuple(f"{part}_{lang}" for lang in LANGUAGES for part in ("subject", "body"))
+
+
+def update_step(session: Session, organisation_id: int, step_id: int, *, actor_user_id: int, **values) -> Step:
+    """Change a step; texts must use the allowed placeholders only."""
+    step = session.get(Step, step_id)
+    if step is None or step.scenario.organisation_id != organisation_id:
+        raise StepError({"": ["no such step"]})
+    errors: dict[str, list[str]] = {}
+    for name in TEXT_FIELDS:
+        if name in values:
+            problems = check_text(values[name] or "")
+            if name.startswith("subject") and "\n" in (values[name] or ""):
+                problems.append("A subject is one line.")
+            if problems:
+                errors[name] = problems
+    for name, allowed in (("anchor", ANCHORS), ("channel", CHANNELS), ("tone", TONES)):
+        if name in values and values[name] not in allowed:
+            errors[name] = [f"one of {', '.join(allowed)}"]
+    if "offset_days" in values and not -60 <= int(values["offset_days"]) <= 365:
+        errors["offset_days"] = ["between -60 and 365 days"]
+    if values.get("anchor", step.anchor) == "issue_date" and int(values.get("offset_days", step.offset_days)) < 0:
+        errors.setdefault("offset_days", []).append("a step cannot come before the issue date")
+    if errors:
+        raise StepError(errors)
+    for name, value in values.items():
+        setattr(step, name, value)
+    events.record(
+        session,
+        organisation_id,
+        "scenario:step:changed",
+        actor_user_id=actor_user_id,
+        scenario=step.scenario.name,
+        step=step.position,
+    )
+    return step
+
+
+def sample_debtor(session: Session, organisation_id: int) -> Debtor | None:
+    """A real debtor with open invoices to preview texts on (the one owing most recently), else any."""
+    debtor_id = session.scalar(
+        select(Invoice.debtor_id)
+        .where(Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open")
+        .order_by(Invoice.due_date.desc())
+        .limit(1)
+    )
+    if debtor_id is None:
+        debtor_id = session.scalar(select(Debtor.id).where(Debtor.organisation_id == organisation_id).limit(1))
+    return session.get(Debtor, debtor_id) if debtor_id else None
+
+
+def placeholder_values(
+    session: Session, organisation: Organisation, debtor: Debtor, invoices: list[Invoice], language: str, pay_link: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(text values, HTML values) for a reminder to ``debtor`` about ``invoices``, formatted in ``language``."""
+    locale = "nl_NL" if language == "nl" else "en_GB"
+    contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
+    currency = invoices[0].currency if invoices else organisation.home_currency
+    total = sum((i.open_amount for i in invoices if i.currency == currency), start=0)
+    headings = (
+        ("Factuur", "Datum", "Vervaldatum", "Open") if language == "nl" else ("Invoice", "Date", "Due", "Due now")
+    )
+    lines = [
+        (
+            i.number,
+            format_date(i.issue_date, "short", locale=locale),
+            format_date(i.due_date, "short", locale=locale) if i.due_date else "",
+            format_currency(i.open_amount, i.currency, locale=locale),
+        )
+        for i in invoices
+    ]
+    text_table = "\n".join("  ".join(row) for row in [headings, *lines])
+    html_table = (
+        "<table><thead><tr>"
+        + "".join(f"<th>{escape(h)}</th>" for h in headings)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in lines)
+        + "</tbody></table>"
+    )
+    due_dates = [i.due_date for i in invoices if i.due_date]
+    values = {
+        "debtor_name": debtor.name,
+        "contact_name": (contact.name if contact and contact.name else debtor.name),
+        "invoice_table": text_table,
+        "invoice_numbers": ", ".join(i.number for i in invoices),
+        "total_due": format_currency(total, currency, locale=locale),
+        "oldest_due_date": format_date(min(due_dates), "long", locale=locale) if due_dates else "",
+        "payment_reference": invoices[0].payment_reference if invoices else "",
+        "pay_link": pay_link,
+        "organisation_name": organisation.name,
+        "organisation_iban": organisation.iban,
+        "sender_name": organisation.sender_name or organisation.name,
+    }
+    return values, {"invoice_table": html_table}
+
+
+def scenarios_of(session: Session, organisation_id: int) -> list[Scenario]:
+    return list(
+        session.scalars(select(Scenario).where(Scenario.organisation_id == organisation_id).order_by(Scenario.id))
+    )
