@@ -1,6 +1,6 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 from flask_babel import format_currency, format_date, format_datetime
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -100,6 +100,13 @@ def _register_template_helpers(app: Flask) -> None:
 
 
 def _register_security_headers(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        # No field of Duly holds a NUL, and PostgreSQL text refuses it: a clear 400, not a 500 from the database.
+        for values in (request.args, request.form):
+            if any("\x00" in value for value in values.values()):
+                abort(400, "NUL characters are not allowed")
+
     @app.after_request
     def headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP)

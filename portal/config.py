@@ -60,6 +60,9 @@ class Config:
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "duly-limiter")
         self.RATELIMIT_HEADERS_ENABLED = True
+        # Redis may be away: sign-in keeps working, limited in this process's memory until Redis is back.
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))
         self.INVITE_TOKEN_DAYS = int(env.get("INVITE_TOKEN_DAYS", "7"))

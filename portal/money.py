@@ -24,8 +24,10 @@ def parse_amount(text: str | Decimal | int, *, allow_negative: bool = False) -> 
         value = Decimal(str(text).strip())
     except InvalidOperation:
         raise MoneyError(f"not an amount: {text!r}") from None
-    if not value.is_finite():
+    if not value.is_finite() or "e" in str(text).lower():
         raise MoneyError(f"not an amount: {text!r}")
+    if abs(value) > MAX_AMOUNT:  # before quantize(), which cannot hold a number this large
+        raise MoneyError(f"too large: {text}")
     if value != value.quantize(CENT):
         raise MoneyError(f"at most two decimals: {text}")
     if value < 0 and not allow_negative:

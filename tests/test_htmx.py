@@ -27,7 +27,7 @@ def test_mailbox_answers_htmx_with_its_rows_fragment(client, db_session, auth):
     assert "HX-Request" in page.headers["Vary"] and "HX-Request" in fragment.headers["Vary"]
 
 
-def test_sensitive_mail_is_hidden_from_colleagues_but_not_from_owners(client, db_session, auth):
+def test_a_reset_link_is_readable_by_its_addressee_only(client, db_session, auth):
     organisation = make_organisation(db_session)
     owner = make_user(db_session, organisation, role="owner")
     viewer = make_user(db_session, organisation, role="viewer")
@@ -45,6 +45,10 @@ def test_sensitive_mail_is_hidden_from_colleagues_but_not_from_owners(client, db
     db_session.flush()
     auth.login(viewer.email)
     assert "SECRET" not in client.get(f"/cockpit/mailbox/{message.id}").text
+    auth.logout()
+    co_owner = make_user(db_session, organisation, role="owner")
+    auth.login(co_owner.email)
+    assert "SECRET" not in client.get(f"/cockpit/mailbox/{message.id}").text  # a reset link is its addressee's only
     auth.logout()
     auth.login(owner.email)
     assert "SECRET" in client.get(f"/cockpit/mailbox/{message.id}").text

@@ -3,7 +3,7 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 from wtforms.fields.choices import SelectChoice
 
 from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm
@@ -41,10 +41,15 @@ def _debtor_search():
             balance,
             (balance.debtor_id == Debtor.id) & (balance.currency == current_user.organisation.home_currency),
         ).order_by(func.coalesce(balance.open_amount, 0).desc(), Debtor.id)
+    q = q[:100]
     if q:
-        pattern = f"%{q.lower()}%"
+        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(
-            or_(func.lower(Debtor.name).like(pattern), Debtor.number == q, func.lower(Debtor.email).like(pattern))
+            or_(
+                func.lower(Debtor.name).like(pattern, escape="\\"),
+                Debtor.number == q,
+                func.lower(Debtor.email).like(pattern, escape="\\"),
+            )
         )
     if sort == "-open":
         return stmt, q, sort
@@ -69,7 +74,7 @@ def debtors_csv():
     stmt, _, _ = _debtor_search()
 
     def rows():
-        for debtor in db.session.scalars(stmt.execution_options(yield_per=2000)):
+        for debtor in db.session.scalars(stmt.options(selectinload(Debtor.contacts)).execution_options(yield_per=2000)):
             yield [
                 debtor.number,
                 debtor.name,
@@ -191,8 +196,13 @@ def debtor_payment(debtor_id: int):
     chosen = [int(i) for i in request.form.getlist("invoice_id") if i.isdigit()]
     if form.validate_on_submit():
         targets = db.session.scalars(
-            scoped(Invoice).where(Invoice.id.in_(chosen), Invoice.debtor_id == debtor.id).order_by(Invoice.due_date)
+            scoped(Invoice)
+            .where(Invoice.id.in_(chosen), Invoice.debtor_id == debtor.id, Invoice.status == "open")
+            .order_by(Invoice.due_date)
         ).all()
+        if chosen and not targets:
+            flash("The payment was not recorded: the ticked invoices are not open for this debtor.", "error")
+            return redirect(url_for("cockpit.debtor_detail", debtor_id=debtor.id), 303)
         try:
             allocations, left = [], form.amount.data
             for invoice in targets:
@@ -278,4 +288,5 @@ def _credit_form(debtor: Debtor, today) -> CreditNoteForm:
 
 
 def _errors(form) -> str:
-    return "; ".join(f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items()) + "."
+    text = "; ".join(f"{form[name].label.text}: {' '.join(errs)}" for name, errs in form.errors.items())
+    return text if text.endswith(".") else text + "."

@@ -1,6 +1,8 @@
 """Cockpit: invoices - filtered list, CSV download, create and edit."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from io import BytesIO
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from portal.cockpit.forms import InvoiceEditForm, InvoiceForm
@@ -136,14 +138,12 @@ def invoice_pdf(invoice_id: int):
     invoice = get_or_404(Invoice, invoice_id)
     if invoice.document is None:
         abort(404)
-    return (
-        invoice.document.content,
-        200,
-        {
-            "Content-Type": "application/pdf",
-            "Content-Disposition": f'inline; filename="{invoice.number}.pdf"',
-            "X-Content-Type-Options": "nosniff",
-        },
+    # send_file writes a safe Content-Disposition (filename*=UTF-8''...) whatever the invoice number holds.
+    return send_file(
+        BytesIO(invoice.document.content),
+        mimetype="application/pdf",
+        download_name=invoice.document.filename or "invoice.pdf",
+        as_attachment=False,
     )
 
 

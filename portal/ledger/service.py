@@ -349,6 +349,12 @@ def ledger_discrepancies(session: Session, organisation_id: int) -> list[str]:
     return problems
 
 
+def _organisation_today(session: Session, invoice: Invoice) -> date:
+    from portal.organisations.models import Organisation
+
+    return session.get(Organisation, invoice.organisation_id).today()
+
+
 def change_total(session: Session, invoice_id: int, new_total: Decimal, *, actor_user_id: int | None = None) -> Invoice:
     """Correct an invoice's total; its open amount moves by the same difference and may not go below zero."""
     invoice = session.get(Invoice, invoice_id)
@@ -368,6 +374,8 @@ def change_total(session: Session, invoice_id: int, new_total: Decimal, *, actor
             total=new_total,
             open_amount=Invoice.open_amount + delta,
             status=case((Invoice.open_amount + delta == 0, "paid"), else_="open"),
+            # Settled today when the correction leaves nothing open; reopened, it is no longer settled.
+            settled_on=case((Invoice.open_amount + delta == 0, _organisation_today(session, invoice)), else_=None),
         )
         .execution_options(synchronize_session=False)
     )
