@@ -1,8 +1,8 @@
 """A debtor is a customer of the organisation, with its contacts."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -35,6 +35,21 @@ class Debtor(db.Model):
     vat_number: Mapped[str] = mapped_column(String(30), default="")
     company_number: Mapped[str] = mapped_column(String(30), default="")  # KvK in the Netherlands
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # The scenario chosen from payment behaviour (portal.reminders.behaviour); None is the organisation's default.
+    scenario_id: Mapped[int | None] = mapped_column(ForeignKey("scenarios.id", ondelete="SET NULL"), default=None)
+    scenario_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # A scenario the profile points to but that has not held long enough to switch to (hysteresis).
+    scenario_candidate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scenarios.id", ondelete="SET NULL"), default=None
+    )
+    scenario_candidate_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    scenario_evaluated_on: Mapped[date | None] = mapped_column(Date(), default=None)
+    # The supplier's choice wins over the computed one until override_until (no end date: for good).
+    override_scenario_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scenarios.id", ondelete="SET NULL"), default=None
+    )
+    override_until: Mapped[date | None] = mapped_column(Date(), default=None)
 
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"

@@ -32,6 +32,13 @@ class Organisation(db.Model):
     reference_scheme: Mapped[str] = mapped_column(String(2), default="rf")
     brand_colour: Mapped[str] = mapped_column(String(7), default="#1e6b52")
     mollie_api_key: Mapped[str | None] = mapped_column(EncryptedText(), default=None)
+    # Scenario choice from payment behaviour (portal.reminders.behaviour): days late weighted by recency, the
+    # thresholds between friendly, standard and strict, and the margin a debtor must pass them by to move.
+    behaviour_half_life_days: Mapped[int] = mapped_column(default=180, server_default="180")
+    behaviour_min_paid: Mapped[int] = mapped_column(default=3, server_default="3")
+    behaviour_friendly_max_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    behaviour_strict_min_days: Mapped[int] = mapped_column(default=20, server_default="20")
+    behaviour_margin_days: Mapped[int] = mapped_column(default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")

@@ -1,0 +1,246 @@
+"""Scenario choice from payment behaviour: a profile per debtor, a choice explained in words, a daily evaluation.
+
+A debtor's profile comes from its paid invoices, recent ones counting most (a half-life). The evaluation runs once per
+organisation-local day and moves a debtor to another scenario only after two consecutive evaluations past a threshold
+by its margin, so that a debtor hovering around a threshold does not flip between tones. A supplier's override wins.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from portal.debtors.models import Debtor
+from portal.events import record
+from portal.invoices.models import Invoice
+from portal.ledger.models import DebtorBalance
+from portal.organisations.models import Organisation
+from portal.reminders.defaults import ensure_default_scenarios
+from portal.reminders.models import Scenario
+
+RECENT = 6  # "5 of the last 6 invoices": the window for the share paid late
+CONFIRMATIONS = 2  # consecutive daily evaluations past a threshold before a debtor moves
+_STREAM_BATCH = 5000
+_ID_CHUNK = 1000  # stays under SQLite's and psycopg's bound-parameter limits
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The organisation's thresholds, in days late."""
+
+    half_life_days: int = 180
+    min_paid: int = 3
+    friendly_max_days: int = 3
+    strict_min_days: int = 20
+    margin_days: int = 3
+    default_key: str = "standard"
+
+    @classmethod
+    def of(cls, organisation: Organisation, default_key: str = "standard") -> "Settings":
+        return cls(
+            half_life_days=organisation.behaviour_half_life_days,
+            min_paid=organisation.behaviour_min_paid,
+            friendly_max_days=organisation.behaviour_friendly_max_days,
+            strict_min_days=organisation.behaviour_strict_min_days,
+            margin_days=organisation.behaviour_margin_days,
+            default_key=default_key,
+        )
+
+
+@dataclass
+class Profile:
+    debtor_id: int
+    paid_count: int = 0
+    weighted_days_late: float = 0.0  # average days late on paid invoices, weighted by recency
+    recent_count: int = 0  # the last RECENT paid invoices ...
+    recent_late: int = 0  # ... and how many of them were paid more than the strict threshold late
+    # Promises and disputes do not exist yet; they join the profile when those areas do.
+    broken_promises: int = 0
+    disputes: int = 0
+    open_exposure: Decimal = Decimal("0.00")  # open amount in the organisation's home currency
+
+    @property
+    def recent_share_late(self) -> float:
+        return self.recent_late / self.recent_count if self.recent_count else 0.0
+
+
+def profile(session: Session, organisation_id: int, debtor_ids: list[int] | None, today: date) -> dict[int, Profile]:
+    """Profiles of the given debtors (None: every debtor with a paid invoice or an open balance)."""
+    organisation = session.get(Organisation, organisation_id)
+    half_life = max(organisation.behaviour_half_life_days, 1)
+    strict_min = organisation.behaviour_strict_min_days
+    profiles: dict[int, Profile] = {}
+    if debtor_ids is not None:
+        profiles = {debtor_id: Profile(debtor_id) for debtor_id in debtor_ids}
+
+    for chunk in _chunks(debtor_ids):
+        # Plain columns, streamed in debtor order: a million paid invoices never sit in memory as objects.
+        query = (
+            select(Invoice.debtor_id, Invoice.due_date, Invoice.settled_on)
+            .where(
+                Invoice.organisation_id == organisation_id,
+                Invoice.kind == "invoice",
+                Invoice.status == "paid",
+                Invoice.settled_on.is_not(None),
+                Invoice.due_date.is_not(None),
+            )
+            .order_by(Invoice.debtor_id, Invoice.settled_on.desc(), Invoice.id.desc())
+            .execution_options(yield_per=_STREAM_BATCH)
+        )
+        if chunk is not None:
+            query = query.where(Invoice.debtor_id.in_(chunk))
+        current, weight_sum, weighted_late = None, 0.0, 0.0
+        for debtor_id, due_date, settled_on in session.execute(query):
+            if current is None or current.debtor_id != debtor_id:
+                _finish(current, weight_sum, weighted_late)
+                current = profiles.setdefault(debtor_id, Profile(debtor_id))
+                weight_sum, weighted_late = 0.0, 0.0
+            days_late = max(0, (settled_on - due_date).days)
+            weight = 0.5 ** (max(0, (today - settled_on).days) / half_life)
+            weight_sum += weight
+            weighted_late += weight * days_late
+            current.paid_count += 1
+            if current.recent_count < RECENT:  # rows come newest first
+                current.recent_count += 1
+                current.recent_late += days_late > strict_min
+        _finish(current, weight_sum, weighted_late)
+
+        exposure = (
+            select(DebtorBalance.debtor_id, func.sum(DebtorBalance.open_amount))
+            .where(
+                DebtorBalance.organisation_id == organisation_id,
+                DebtorBalance.currency == organisation.home_currency,
+            )
+            .group_by(DebtorBalance.debtor_id)
+        )
+        if chunk is not None:
+            exposure = exposure.where(DebtorBalance.debtor_id.in_(chunk))
+        for debtor_id, amount in session.execute(exposure):
+            profiles.setdefault(debtor_id, Profile(debtor_id)).open_exposure = Decimal(amount or 0)
+    return profiles
+
+
+def _chunks(debtor_ids: list[int] | None) -> Iterable[list[int] | None]:
+    if debtor_ids is None:
+        yield None
+        return
+    for start in range(0, len(debtor_ids), _ID_CHUNK):
+        yield debtor_ids[start : start + _ID_CHUNK]
+
+
+def _finish(current: Profile | None, weight_sum: float, weighted_late: float) -> None:
+    if current is not None and weight_sum:
+        current.weighted_days_late = weighted_late / weight_sum
+
+
+def choose(profile: Profile, settings: Settings, current_key: str | None = None) -> tuple[str, str]:
+    """The scenario the profile points to, and why in words.
+
+    With ``current_key`` a debtor crosses a threshold only by its margin: into strict at strict_min + margin, out of
+    it below strict_min - margin, and the same around friendly_max. Without it, the plain thresholds apply.
+    """
+    if profile.paid_count < settings.min_paid:
+        return settings.default_key, f"new customer: fewer than {settings.min_paid} paid invoices"
+    average = profile.weighted_days_late
+    margin = settings.margin_days if current_key is not None else 0
+    strict_from = settings.strict_min_days + (-margin if current_key == "strict" else margin)
+    friendly_to = settings.friendly_max_days + (margin if current_key == "friendly" else -margin)
+    if average >= strict_from:
+        return "strict", (
+            f"strict: {profile.recent_late} of the last {profile.recent_count} invoices paid more than "
+            f"{_days(settings.strict_min_days)} late (on average {_days(average)} late)"
+        )
+    if average <= friendly_to:
+        return "friendly", f"friendly: paid on average {_days(average)} late over the last {_invoices(profile)}"
+    return "standard", f"standard: paid on average {_days(average)} late over the last {_invoices(profile)}"
+
+
+def _days(value: float) -> str:
+    days = round(value)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _invoices(profile: Profile) -> str:
+    return "invoice" if profile.paid_count == 1 else f"{profile.paid_count} invoices"
+
+
+def evaluate(session: Session, organisation_id: int, today: date) -> dict[str, int]:
+    """Evaluate every debtor of the organisation once for ``today`` (its local date). Safe to run again."""
+    organisation = session.get(Organisation, organisation_id)
+    ensure_default_scenarios(session, organisation_id)
+    scenarios = session.execute(
+        select(Scenario.id, Scenario.key, Scenario.is_default).where(Scenario.organisation_id == organisation_id)
+    ).all()
+    id_by_key = {key: scenario_id for scenario_id, key, _ in scenarios}
+    key_by_id = {scenario_id: key for scenario_id, key, _ in scenarios}
+    default_key = next((key for _, key, is_default in scenarios if is_default), "standard")
+    settings = Settings.of(organisation, default_key)
+
+    counts = {"evaluated": 0, "changed": 0, "pending": 0, "skipped": 0}
+    debtors = session.execute(
+        select(Debtor.id, Debtor.scenario_id, Debtor.scenario_candidate_id, Debtor.scenario_candidate_days)
+        .where(Debtor.organisation_id == organisation_id)
+        .where((Debtor.scenario_evaluated_on.is_(None)) | (Debtor.scenario_evaluated_on != today))
+    ).all()
+    counts["skipped"] = session.scalar(
+        select(func.count()).where(Debtor.organisation_id == organisation_id, Debtor.scenario_evaluated_on == today)
+    )
+    if not debtors:
+        return counts
+    profiles = profile(session, organisation_id, None, today)
+
+    updates = []
+    for debtor_id, scenario_id, candidate_id, candidate_days in debtors:
+        current_key = key_by_id.get(scenario_id, default_key)
+        key, reason = choose(profiles.get(debtor_id) or Profile(debtor_id), settings, current_key)
+        target_id = id_by_key.get(key)
+        values = {"id": debtor_id, "scenario_evaluated_on": today, "scenario_reason": reason}
+        if key == current_key or target_id is None:
+            values |= {"scenario_candidate_id": None, "scenario_candidate_days": 0}
+        else:
+            days = candidate_days + 1 if candidate_id == target_id else 1
+            if days >= CONFIRMATIONS:
+                values |= {
+                    "scenario_id": None if key == default_key else target_id,
+                    "scenario_candidate_id": None,
+                    "scenario_candidate_days": 0,
+                }
+                record(
+                    session,
+                    organisation_id,
+                    "debtor:scenario:changed",
+                    debtor_id=debtor_id,
+                    **{"from": current_key, "to": key, "reason": reason},
+                )
+                counts["changed"] += 1
+            else:
+                # Not yet: the debtor stays where it is, and the reason says what tomorrow may bring.
+                values["scenario_reason"] = f"{reason} (moves from {current_key} if this holds tomorrow)"
+                values |= {"scenario_candidate_id": target_id, "scenario_candidate_days": days}
+                counts["pending"] += 1
+        updates.append(values)
+        counts["evaluated"] += 1
+    session.execute(update(Debtor), updates)  # one executemany by primary key, not an object per debtor
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Debtor):  # loaded debtors must not keep the values from before the bulk update
+            session.expire(obj)
+    return counts
+
+
+def effective_scenario(session: Session, debtor: Debtor, today: date) -> Scenario:
+    """The scenario the debtor's reminders follow: the supplier's override, else the computed one, else the default."""
+    if debtor.override_scenario_id is not None and (debtor.override_until is None or debtor.override_until >= today):
+        return session.get(Scenario, debtor.override_scenario_id)
+    if debtor.scenario_id is not None:
+        return session.get(Scenario, debtor.scenario_id)
+    query = select(Scenario).where(Scenario.organisation_id == debtor.organisation_id)
+    default = session.scalar(query.where(Scenario.is_default)) or session.scalar(
+        query.where(Scenario.key == "standard")
+    )
+    if default is None:
+        ensure_default_scenarios(session, debtor.organisation_id)
+        default = session.scalar(query.where(Scenario.is_default))
+    return default
