@@ -57,8 +57,9 @@ def imports_upload():
 
 
 def _mapping_from(args) -> dict[str, str] | None:
+    """The mapping chosen on the preview; "" is "(not in this file)" and unmaps a field that would be guessed."""
     mapping = {name: args.get(f"map_{name}", "") for name in csv_import.FIELDS if f"map_{name}" in args}
-    return {k: v for k, v in mapping.items() if v} if mapping else None
+    return mapping or None
 
 
 @bp.get("/imports/<int:batch_id>")

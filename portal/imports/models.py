@@ -39,6 +39,9 @@ class ImportBatch(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary()))
     status: Mapped[str] = mapped_column(String(10), default="uploaded")
+    # The column mapping its user confirmed (field -> header; "" leaves a field unmapped): the worker imports with
+    # exactly this, whatever another user remembers for the organisation meanwhile.
+    mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     rows_total: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)
     # [{"row": 7, "field": "total", "message": "not an amount: 'abc'"}, ...] (capped)

@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -98,6 +98,7 @@ def queue_batch(session: Session, batch: ImportBatch, *, mapping: dict[str, str]
     if batch.status not in ("uploaded", "previewed"):
         return
     if mapping and batch.kind == "csv":
+        batch.mapping = dict(mapping)
         remember_mapping(session, batch.organisation_id, mapping)
     batch.status = "queued"
     session.flush()
@@ -162,6 +163,10 @@ def run_batch(session: Session, batch_id: int) -> str:
         batch = session.get(ImportBatch, batch_id)
         return batch.status if batch else "missing"
     batch = session.get(ImportBatch, batch_id, populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        # One import at a time per organisation: two imports writing the same due dates' summary rows in
+        # different orders would deadlock. Held until this import's transaction ends. (SQLite has one writer.)
+        session.execute(text("SELECT pg_advisory_xact_lock(4242, :org)"), {"org": batch.organisation_id})
     progress = _ProgressWriter(session, batch_id)
     try:
         result = import_file(
@@ -169,6 +174,7 @@ def run_batch(session: Session, batch_id: int) -> str:
             batch.organisation_id,
             batch.filename,
             batch.content,
+            mapping=batch.mapping,
             actor_user_id=batch.created_by_id,
             progress=progress,
         )

@@ -107,3 +107,46 @@ def test_empty_upload_is_refused_with_a_message(client, db_session, org, signed_
     token = csrf_from(client.get("/cockpit/imports").text)
     response = client.post("/cockpit/imports", data={"csrf_token": token}, follow_redirects=True)
     assert "Choose a CSV file" in response.text
+
+
+TWO_AMOUNTS = (
+    "Factuurnummer;Klant;Factuurdatum;Vervaldatum;gross;net\n{n};Klant A;01-11-2026;01-12-2026;121,00;100,00\n"
+)
+
+
+def queue_with(client, name, content, **mapping):
+    response = upload(client, name, content.encode())
+    batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    token = csrf_from(client.get(f"/cockpit/imports/{batch_id}").text)
+    data = {"csrf_token": token, **{f"map_{k}": v for k, v in mapping.items()}}
+    assert client.post(f"/cockpit/imports/{batch_id}/run", data=data).status_code == 303
+    return batch_id
+
+
+def test_each_batch_imports_with_the_mapping_its_user_confirmed(client, db_session, org, signed_in):
+    first = queue_with(client, "a.csv", TWO_AMOUNTS.format(n="M-1"), total="gross")
+    second = queue_with(client, "b.csv", TWO_AMOUNTS.format(n="M-2"), total="net")  # remembered now: net
+    assert run_batch(db_session, first) == "done" and run_batch(db_session, second) == "done"
+    totals = dict(
+        db_session.execute(select(Invoice.number, Invoice.total).where(Invoice.organisation_id == org.id)).all()
+    )
+    assert totals == {"M-1": Decimal("121.00"), "M-2": Decimal("100.00")}
+
+
+def test_not_in_this_file_unmaps_a_guessed_column(client, db_session, org, signed_in):
+    content = (
+        "Factuurnummer;Klant;Factuurdatum;Vervaldatum;Bedrag;Soort\nK-1;Klant;01-11-2026;01-12-2026;5,00;Standaard\n"
+    )
+    response = upload(client, "kind.csv", content.encode())
+    url = response.headers["Location"]
+    assert "unknown kind" in client.get(url).text  # "Soort" is guessed to be the kind column
+    page = client.get(
+        url + "?map_kind=&map_number=Factuurnummer&map_debtor_name=Klant&map_issue_date=Factuurdatum"
+        "&map_due_date=Vervaldatum&map_total=Bedrag"
+    ).text
+    assert "unknown kind" not in page and "Import 1 row" in page
+    batch_id = int(url.rsplit("/", 1)[1])
+    mapping = dict(re.findall(r'name="(map_\w+)" value="([^"]*)"', page))
+    assert mapping["map_kind"] == ""
+    client.post(f"/cockpit/imports/{batch_id}/run", data={"csrf_token": csrf_from(page), **mapping})
+    assert run_batch(db_session, batch_id) == "done"
