@@ -54,7 +54,9 @@ def _init_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return db.session.get(org_models.User, int(user_id))
+        # A deactivated user's open sessions end with the next request, not at their next sign-in.
+        user = db.session.get(org_models.User, int(user_id))
+        return user if user is not None and user.is_active else None
 
     import portal.models  # noqa: F401 - every model registered before the first query or migration
 

@@ -95,3 +95,23 @@ def register(app: Flask) -> None:
             raise SystemExit(1) from None
         db.session.commit()
         click.echo(f"imported {file}: {result.summary()}")
+
+    @app.cli.group("reminders")
+    def reminders_group():
+        """The reminder engine."""
+
+    @reminders_group.command("evaluate")
+    @click.option("--org", "slug", help="organisation slug (default: all)")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="evaluate as of this date")
+    def reminders_evaluate(slug: str | None, today):
+        """Choose each debtor's scenario from its payment behaviour (once per day; safe to repeat)."""
+        from portal.organisations.models import Organisation
+        from portal.reminders.behaviour import evaluate
+
+        stmt = select(Organisation)
+        if slug:
+            stmt = stmt.where(Organisation.slug == slug)
+        for organisation in db.session.scalars(stmt).all():
+            counts = evaluate(db.session, organisation.id, today.date() if today else organisation.today())
+            db.session.commit()
+            click.echo(f"{organisation.slug}: " + " ".join(f"{k}={v}" for k, v in counts.items()))

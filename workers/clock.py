@@ -13,6 +13,8 @@ log = logging.getLogger("duly.clock")
 SCHEDULE = [
     ("workers.jobs.sweep_outbox", 60),
     ("workers.jobs.sweep_imports", 60),
+    # Hourly, so that each organisation's new local day is picked up soon after its midnight; once a day per debtor.
+    ("workers.jobs.evaluate_scenarios", 3600),
 ]
 
 

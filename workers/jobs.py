@@ -1,5 +1,7 @@
 """RQ job functions. Each re-reads state from the database and is safe to run twice."""
 
+from sqlalchemy import select
+
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.jobs import get_queue
@@ -56,5 +58,23 @@ def sweep_imports() -> int:
                 finally:
                     queue.connection.close()
             return len(due)
+        finally:
+            db.session.remove()
+
+
+def evaluate_scenarios() -> dict[str, int]:
+    """Once per organisation-local day, choose each debtor's scenario from its payment behaviour (idempotent)."""
+    from portal.organisations.models import Organisation
+    from portal.reminders.behaviour import evaluate
+
+    totals: dict[str, int] = {}
+    with app_context():
+        try:
+            for organisation in db.session.scalars(select(Organisation)).all():
+                counts = evaluate(db.session, organisation.id, organisation.today())
+                db.session.commit()
+                for key, value in counts.items():
+                    totals[key] = totals.get(key, 0) + value
+            return totals
         finally:
             db.session.remove()

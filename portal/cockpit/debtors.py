@@ -20,6 +20,8 @@ from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, create_invoice
 from portal.ledger.models import DebtorBalance
 from portal.ledger.service import LedgerError, debtor_credit, record_payment
+from portal.reminders.behaviour import effective_scenario
+from portal.reminders.models import Scenario
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 SORTS = {
@@ -146,6 +148,7 @@ def debtor_detail(debtor_id: int):
         owed=queries.balances(db.session, organisation.id, [debtor.id], today).get(debtor.id, []),
         credit=debtor_credit(db.session, organisation.id, debtor.id),
         timeline=timeline,
+        scenario=_scenario(debtor, today),
         payment_form=PaymentForm(currency=organisation.home_currency, received_on=today),
         credit_form=_credit_form(debtor, today),
     )
@@ -267,6 +270,13 @@ def debtor_credit_note(debtor_id: int):
     else:
         flash("The credit note was not saved: " + _errors(form), "error")
     return redirect(url_for("cockpit.debtor_detail", debtor_id=debtor.id), 303)
+
+
+def _scenario(debtor: Debtor, today):
+    """The scenario the debtor's reminders follow, or None while the organisation has none (a GET adds nothing)."""
+    if db.session.scalar(scoped(Scenario, Scenario.id).limit(1)) is None:
+        return None
+    return effective_scenario(db.session, debtor, today)
 
 
 def _credit_form(debtor: Debtor, today) -> CreditNoteForm:

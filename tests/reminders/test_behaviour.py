@@ -225,3 +225,36 @@ def test_profiles_leave_out_open_and_credit_documents_and_other_organisations(db
     assert set(found) == {debtor.id}
     assert found[debtor.id].paid_count == 3 and found[debtor.id].weighted_days_late == 5
     assert found[debtor.id].open_exposure == Decimal("80.00")
+
+
+def test_debtor_page_shows_the_scenario_and_why(client, auth, db_session):
+    from datetime import timedelta
+
+    from portal.reminders.behaviour import evaluate
+    from portal.reminders.defaults import ensure_default_scenarios
+    from tests.factories import make_debtor, make_organisation, make_user
+
+    organisation = make_organisation(db_session)
+    ensure_default_scenarios(db_session, organisation.id)
+    debtor = make_debtor(db_session, organisation, name="Page Debtor")
+    user = make_user(db_session, organisation)
+    auth.login(user.email)
+    assert "the default for new debtors" in client.get(f"/cockpit/debtors/{debtor.id}").text
+    today = organisation.today()
+    evaluate(db_session, organisation.id, today - timedelta(days=1))
+    evaluate(db_session, organisation.id, today)
+    db_session.refresh(debtor)
+    page = client.get(f"/cockpit/debtors/{debtor.id}").text
+    assert "Standard" in page and debtor.scenario_reason and debtor.scenario_reason in page
+
+
+def test_cli_evaluate_runs_once_a_day(app, db_session):
+    from tests.factories import make_debtor, make_organisation
+
+    organisation = make_organisation(db_session, slug="cli-eval")
+    make_debtor(db_session, organisation)
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["reminders", "evaluate", "--org", "cli-eval", "--today", "2026-11-20"])
+    assert first.exit_code == 0 and "cli-eval: evaluated=1" in first.output
+    again = runner.invoke(args=["reminders", "evaluate", "--org", "cli-eval", "--today", "2026-11-20"])
+    assert "evaluated=0" in again.output
