@@ -318,6 +318,11 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "iban": "NL91 ABNA 0417 1643 01",
         "bic": "ABNANL2A",
         "reference_scheme": "nl",
+        "behaviour_friendly_max_days": "3",
+        "behaviour_strict_min_days": "25",
+        "behaviour_margin_days": "2",
+        "behaviour_half_life_days": "120",
+        "behaviour_min_paid": "4",
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)
@@ -325,8 +330,37 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
     form["iban"] = "NL91 ABNA 0417 1643 00"
     assert client.post("/cockpit/settings", data=form).status_code == 303
     db_session.refresh(organisation)
+    assert (organisation.behaviour_strict_min_days, organisation.behaviour_half_life_days) == (25, 120)
     assert (organisation.name, organisation.iban, organisation.reference_scheme) == (
         "Renamed B.V.",
         "NL91ABNA0417164300",
         "nl",
+    )
+
+
+def test_scenario_thresholds_must_make_sense(client, db_session, auth):
+    organisation = make_organisation(db_session)
+    auth.login(make_user(db_session, organisation).email)
+    page = client.get("/cockpit/settings").text
+    assert 'name="behaviour_strict_min_days"' in page and 'value="20"' in page
+    form = {
+        "name": "X",
+        "timezone": "Europe/Amsterdam",
+        "locale": "nl",
+        "home_currency": "EUR",
+        "sender_name": "X",
+        "sender_email": "x@example.com",
+        "reference_scheme": "rf",
+        "behaviour_friendly_max_days": "10",
+        "behaviour_strict_min_days": "5",
+        "behaviour_margin_days": "2",
+        "behaviour_half_life_days": "2",
+        "behaviour_min_paid": "3",
+        "csrf_token": csrf_from(page),
+    }
+    response = client.post("/cockpit/settings", data=form)
+    assert response.status_code == 422
+    assert (
+        "Must be more than the friendly limit." in response.text
+        and "Number must be between 7 and 3650" in response.text
     )

@@ -1,7 +1,7 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from portal.debtors.service import EDITABLE
 from portal.money import MoneyError, parse_typed_amount
@@ -38,6 +38,26 @@ class SettingsForm(FlaskForm):
             SelectChoice("nl", "Betalingskenmerk (16 digits)"),
         ],
     )
+    behaviour_friendly_max_days = IntegerField(
+        "Friendly: paid at most this many days late", validators=[InputRequired(), NumberRange(0, 60)]
+    )
+    behaviour_strict_min_days = IntegerField(
+        "Strict: paid at least this many days late", validators=[InputRequired(), NumberRange(1, 365)]
+    )
+    behaviour_margin_days = IntegerField(
+        "Margin before a change (days)", validators=[InputRequired(), NumberRange(0, 60)]
+    )
+    behaviour_half_life_days = IntegerField(
+        "Half-life of old payments (days)", validators=[InputRequired(), NumberRange(7, 3650)]
+    )
+    behaviour_min_paid = IntegerField(
+        "Paid invoices before leaving the default", validators=[InputRequired(), NumberRange(1, 100)]
+    )
+
+    def validate_behaviour_strict_min_days(self, field):
+        friendly = self.behaviour_friendly_max_days.data
+        if friendly is not None and field.data is not None and field.data <= friendly:
+            raise ValidationError("Must be more than the friendly limit.")
 
 
 def _amount(form, field):
