@@ -174,10 +174,13 @@ def test_password_reset_by_mail(client, db_session, auth):
     stored = db_session.scalar(select(AuthToken).where(AuthToken.user_id == user.id))
     assert token not in stored.token_hash and len(stored.token_hash) == 64  # only the SHA-256 is kept
 
-    form = client.get(path)
+    exchanged = client.get(path)
+    assert exchanged.status_code == 303 and exchanged.headers["Location"] == "/password/reset"
+    assert exchanged.headers["Referrer-Policy"] == "no-referrer"  # the token never leaves in a Referer
+    form = client.get("/password/reset")
     assert form.status_code == 200
     done = client.post(
-        path,
+        "/password/reset",
         data={"password": "brand new password", "confirm": "brand new password", "csrf_token": csrf_from(form.text)},
     )
     assert done.status_code == 303
@@ -210,7 +213,7 @@ def test_expired_reset_link_is_dead(client, db_session):
     db_session.flush()
     assert client.get(path).status_code == 410
     response = client.post(
-        path,
+        "/password/reset",
         data={
             "password": "brand new password",
             "confirm": "brand new password",
@@ -238,10 +241,11 @@ def test_invitation_flow_and_roles(app, client, db_session, auth):
     path = re.search(r"http://localhost(/invitation/\S+)", message.body_text).group(1)
     auth.logout()
 
-    form = client.get(path)
+    form = client.get(path, follow_redirects=True)
     assert form.status_code == 200 and organisation.name in form.text
+    assert form.request.path == "/invitation"  # the token stays out of the address bar
     joined = client.post(
-        path,
+        "/invitation",
         data={
             "name": "Carl C.",
             "password": "carls password",

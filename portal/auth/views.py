@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, NewPasswordForm, SignupForm
@@ -109,7 +109,7 @@ def forgot_password_post():
             db.session,
             to=user.email,
             template="password_reset",
-            context={"user": user, "link": _external("auth.reset_password", token=token), "hours": hours},
+            context={"user": user, "link": _external("auth.reset_link", token=token), "hours": hours},
             from_address=current_app.config["MAIL_FROM"],
             organisation_id=user.organisation_id,
             sensitive=True,
@@ -119,27 +119,46 @@ def forgot_password_post():
     return redirect(url_for("auth.login"), 303)
 
 
+def _exchange(token: str, purpose: str, endpoint: str):
+    """A mailed link is exchanged for the session at once: the token leaves the address bar, the history and
+    any Referer, and the form posts to a URL without it."""
+    if service.peek_token(db.session, token, purpose) is None:
+        response = make_response(render_template("auth/link_expired.html"), 410)
+    else:
+        session[f"{purpose}_token"] = token
+        response = redirect(url_for(endpoint), 303)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @bp.get("/password/reset/<token>")
-def reset_password(token: str):
+def reset_link(token: str):
+    """The link from the mail: keep its token in the session and go on to the form."""
+    return _exchange(token, "reset", "auth.reset_password")
+
+
+@bp.get("/password/reset")
+def reset_password():
     """The new-password form, if the link is still valid."""
-    if service.peek_token(db.session, token, "reset") is None:
+    if service.peek_token(db.session, session.get("reset_token", ""), "reset") is None:
         return render_template("auth/link_expired.html"), 410
     return render_template("auth/reset.html", form=NewPasswordForm())
 
 
-@bp.post("/password/reset/<token>")
+@bp.post("/password/reset")
 @limiter.limit(_login_limit, methods=["POST"])
-def reset_password_post(token: str):
+def reset_password_post():
     """Set the new password and sign in."""
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            user = service.reset_password(db.session, token, form.password.data)
+            user = service.reset_password(db.session, session.get("reset_token", ""), form.password.data)
         except service.AccountError as exc:
             db.session.rollback()
             flash(str(exc), "error")
             return redirect(url_for("auth.forgot_password"), 303)
         db.session.commit()
+        session.pop("reset_token", None)
         login_user(user)
         flash("Your password is changed.", "success")
         return redirect(url_for("cockpit.overview"), 303)
@@ -147,18 +166,25 @@ def reset_password_post(token: str):
 
 
 @bp.get("/invitation/<token>")
-def accept_invitation(token: str):
+def invitation_link(token: str):
+    """The link from the invitation mail: keep its token in the session and go on to the form."""
+    return _exchange(token, "invite", "auth.accept_invitation")
+
+
+@bp.get("/invitation")
+def accept_invitation():
     """The form to join an organisation one was invited to."""
-    user = service.peek_token(db.session, token, "invite")
+    user = service.peek_token(db.session, session.get("invite_token", ""), "invite")
     if user is None:
         return render_template("auth/link_expired.html"), 410
     return render_template("auth/invitation.html", form=AcceptInvitationForm(name=user.name), invitee=user)
 
 
-@bp.post("/invitation/<token>")
+@bp.post("/invitation")
 @limiter.limit(_login_limit, methods=["POST"])
-def accept_invitation_post(token: str):
+def accept_invitation_post():
     """Choose a password, join and sign in."""
+    token = session.get("invite_token", "")
     invitee = service.peek_token(db.session, token, "invite")
     if invitee is None:
         return render_template("auth/link_expired.html"), 410
@@ -171,6 +197,7 @@ def accept_invitation_post(token: str):
             flash(str(exc), "error")
             return redirect(url_for("auth.login"), 303)
         db.session.commit()
+        session.pop("invite_token", None)
         login_user(user)
         flash(f"Welcome to {user.organisation.name}.", "success")
         return redirect(url_for("cockpit.overview"), 303)

@@ -114,7 +114,7 @@ def invite():
                     "user": user,
                     "inviter": current_user,
                     "organisation": current_user.organisation,
-                    "link": current_app.config["PUBLIC_BASE_URL"] + url_for("auth.accept_invitation", token=token),
+                    "link": current_app.config["PUBLIC_BASE_URL"] + url_for("auth.invitation_link", token=token),
                     "days": days,
                 },
                 from_address=current_app.config["MAIL_FROM"],
