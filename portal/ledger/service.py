@@ -201,72 +201,44 @@ def record_payment(
         raise LedgerError("a payment is a positive amount")
     try:
         with session.begin_nested():  # all or nothing: a refused allocation leaves no half-booked payment
-            return _record_payment(
+            payment = Payment(
+                organisation_id=organisation_id,
+                debtor_id=debtor_id,
+                amount=amount,
+                currency=currency,
+                unallocated_amount=amount,
+                received_on=received_on,
+                method=method,
+                reference=reference,
+            )
+            session.add(payment)
+            session.flush()
+            events.record(
                 session,
                 organisation_id,
-                debtor_id,
-                amount,
-                currency,
-                received_on,
-                method,
-                reference,
-                allocations,
-                auto_allocate,
-                actor_user_id,
+                f"payment:{method}:booked",
+                debtor_id=debtor_id,
+                payment_id=payment.id,
+                actor_user_id=actor_user_id,
+                amount=amount,
+                currency=currency,
+                reference=reference,
             )
+            if allocations:
+                if sum((a for _, a in allocations), ZERO) > amount:
+                    raise LedgerError("the allocations add up to more than the payment")
+                for invoice_id, part in allocations:
+                    allocate_payment(session, payment.id, invoice_id, part, actor_user_id=actor_user_id)
+            elif auto_allocate:
+                for invoice in open_invoices(session, organisation_id, debtor_id, currency):
+                    if payment.unallocated_amount == ZERO:
+                        break
+                    part = min(invoice.open_amount, payment.unallocated_amount)
+                    allocate_payment(session, payment.id, invoice.id, part, actor_user_id=actor_user_id)
+            return payment
     except LedgerError:
         session.expire_all()  # earlier allocations of this payment were undone with the savepoint
         raise
-
-
-def _record_payment(
-    session,
-    organisation_id,
-    debtor_id,
-    amount,
-    currency,
-    received_on,
-    method,
-    reference,
-    allocations,
-    auto_allocate,
-    actor_user_id,
-) -> Payment:
-    payment = Payment(
-        organisation_id=organisation_id,
-        debtor_id=debtor_id,
-        amount=amount,
-        currency=currency,
-        unallocated_amount=amount,
-        received_on=received_on,
-        method=method,
-        reference=reference,
-    )
-    session.add(payment)
-    session.flush()
-    events.record(
-        session,
-        organisation_id,
-        f"payment:{method}:booked",
-        debtor_id=debtor_id,
-        payment_id=payment.id,
-        actor_user_id=actor_user_id,
-        amount=amount,
-        currency=currency,
-        reference=reference,
-    )
-    if allocations:
-        if sum((a for _, a in allocations), ZERO) > amount:
-            raise LedgerError("the allocations add up to more than the payment")
-        for invoice_id, part in allocations:
-            allocate_payment(session, payment.id, invoice_id, part, actor_user_id=actor_user_id)
-    elif auto_allocate:
-        for invoice in open_invoices(session, organisation_id, debtor_id, currency):
-            if payment.unallocated_amount == ZERO:
-                break
-            part = min(invoice.open_amount, payment.unallocated_amount)
-            allocate_payment(session, payment.id, invoice.id, part, actor_user_id=actor_user_id)
-    return payment
 
 
 def open_invoices(session: Session, organisation_id: int, debtor_id: int, currency: str) -> list[Invoice]:
