@@ -7,9 +7,16 @@ from portal.invoices.models import Invoice, InvoiceDocument
 from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
-from portal.reminders.models import Scenario, Step
+from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem, Scenario, SendDay, Step
+from portal.selfservice.models import AccessLink
 
 __all__ = [
+    "AccessLink",
+    "PlanDebtor",
+    "PlanRow",
+    "Reminder",
+    "ReminderItem",
+    "SendDay",
     "Allocation",
     "AuthToken",
     "Contact",

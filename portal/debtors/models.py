@@ -50,6 +50,9 @@ class Debtor(db.Model):
         ForeignKey("scenarios.id", ondelete="SET NULL"), default=None
     )
     override_until: Mapped[date | None] = mapped_column(Date(), default=None)
+    # No reminders to this debtor up to and including hold_until.
+    hold_until: Mapped[date | None] = mapped_column(Date(), default=None)
+    hold_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"

@@ -60,6 +60,15 @@ class Invoice(db.Model):
     # The invoice a credit note corrects (UBL BillingReference), when known.
     corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), default=None)
     settled_on: Mapped[date | None] = mapped_column(Date(), default=None)
+    # The position of the last scenario step sent for this invoice: each invoice walks the scenario on its own.
+    # -1: waiting for Duly to deliver the invoice itself (the organisation's deliver_invoices setting).
+    last_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    # No reminders for it up to and including hold_until; nor while a promise to pay (promised_on) stands or a
+    # dispute is open.
+    hold_until: Mapped[date | None] = mapped_column(Date(), default=None)
+    hold_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    promised_on: Mapped[date | None] = mapped_column(Date(), default=None)
+    disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     debtor = relationship("Debtor")

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -34,3 +34,8 @@ class MailMessage(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A reminder's mail: its Message-ID comes from the reminder, its outcome is the reminder's.
+    reminder_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Invoice PDFs to attach (InvoiceDocument ids), for invoices Duly delivers itself.
+    attachment_ids: Mapped[list | None] = mapped_column(JSON(), default=None)

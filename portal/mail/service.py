@@ -148,11 +148,28 @@ def _as_email(message: MailMessage) -> EmailMessage:
     email["From"] = message.from_address
     email["To"] = message.to_address
     email["Subject"] = message.subject
-    email["Message-ID"] = make_msgid(idstring=f"duly-{message.id}", domain="duly.invalid")
+    # A reminder's Message-ID comes from the reminder: should it ever reach a server twice, it is one message.
+    email["Message-ID"] = message.message_id or make_msgid(idstring=f"duly-{message.id}", domain="duly.invalid")
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
+    for document in _attachments(message):
+        maintype, _, subtype = document.content_type.partition("/")
+        email.add_attachment(
+            document.content, maintype=maintype, subtype=subtype or "octet-stream", filename=document.filename
+        )
     return email
+
+
+def _attachments(message: MailMessage) -> list:
+    if not message.attachment_ids:
+        return []
+    from sqlalchemy.orm import object_session
+
+    from portal.invoices.models import InvoiceDocument
+
+    session = object_session(message)
+    return list(session.scalars(select(InvoiceDocument).where(InvoiceDocument.id.in_(message.attachment_ids))))
 
 
 def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | None = None) -> str:
@@ -162,6 +179,12 @@ def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | No
     if message is None:
         current = session.get(MailMessage, message_id)
         return current.status if current else "missing"
+    return transmit(session, message, smtp_url, now)
+
+
+def transmit(session: Session, message: MailMessage, smtp_url: str, now: datetime) -> str:
+    """Hand a message in status 'sending' (committed) to SMTP, or keep it in the outbox; record and commit the
+    outcome. Reminders call this directly: their own claim already made the message theirs alone."""
     if not smtp_url:
         message.status, message.sent_at = "outbox", now
         session.commit()

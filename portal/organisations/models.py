@@ -4,7 +4,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedText
@@ -39,6 +39,15 @@ class Organisation(db.Model):
     behaviour_friendly_max_days: Mapped[int] = mapped_column(default=3, server_default="3")
     behaviour_strict_min_days: Mapped[int] = mapped_column(default=20, server_default="20")
     behaviour_margin_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    # Reminder planning: local hours a reminder may go out from (and no longer after), weekdays only unless told,
+    # no public holidays of holiday_country, at least min_gap_days between two contacts with the same debtor.
+    send_hour: Mapped[int] = mapped_column(default=9, server_default="9")
+    send_until_hour: Mapped[int] = mapped_column(default=17, server_default="17")
+    business_days_only: Mapped[bool] = mapped_column(default=True, server_default=true())
+    holiday_country: Mapped[str] = mapped_column(String(2), default="NL", server_default="NL")
+    min_gap_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Duly mails new invoices itself (with their stored PDF) as the first step.
+    deliver_invoices: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")

@@ -1,0 +1,403 @@
+"""Planning: for every debtor, the next contact and the invoices it covers, as a handful of set-based statements.
+
+Each open invoice walks its debtor's scenario on its own (``Invoice.last_step``). Its next step falls due on the
+step's anchor plus offset, not before the first day planning may use, moved to the next day a reminder may go out
+(weekends and public holidays: the ``send_days`` calendar). A debtor's next contact is the earliest of those dates,
+but not within ``min_gap_days`` of its last contact; it covers every invoice whose next step is due by then, in the
+tone of the highest step among them. Planning keeps one unpinned scheduled reminder per debtor and kind and brings
+it in line with that plan; what the supplier pinned, and what a worker holds, it leaves alone. Run twice, it
+changes nothing the second time.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import holidays
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import Date
+
+from portal.debtors.models import Debtor
+from portal.invoices.models import Invoice
+from portal.organisations.models import Organisation
+from portal.reminders.defaults import ensure_default_scenarios
+from portal.reminders.models import (
+    CONTACT_STATUSES,
+    HELD_STATUSES,
+    PlanDebtor,
+    PlanRow,
+    Reminder,
+    ReminderItem,
+    Scenario,
+    SendDay,
+    Step,
+)
+from portal.types import utcnow
+
+CALENDAR_DAYS = 400  # how far ahead planning looks; a step further out is planned when it comes into range
+
+
+class add_days(FunctionElement):  # noqa: N801 - used like a SQL function
+    """``date + n days`` in the database's own dialect (the two spell it differently)."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(add_days, "postgresql")
+def _add_days_pg(element, compiler, **kw):
+    day, days = list(element.clauses)
+    return f"CAST(({compiler.process(day, **kw)}) + ({compiler.process(days, **kw)}) AS DATE)"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element, compiler, **kw):
+    day, days = list(element.clauses)
+    return f"date({compiler.process(day, **kw)}, printf('%+d days', {compiler.process(days, **kw)}))"
+
+
+@dataclass
+class PlanResult:
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.removed} removed, {self.unchanged} left alone"
+
+
+def calendar_key(organisation: Organisation) -> str:
+    days = "weekdays" if organisation.business_days_only else "all"
+    return f"{organisation.holiday_country}:{days}:{organisation.timezone}:{organisation.send_hour}"
+
+
+def send_days(organisation: Organisation, first: date, last: date) -> list[tuple[date, date, datetime]]:
+    """(day, the first day on or after it a reminder may go out, when that day's send window opens in UTC)."""
+    country_holidays = (
+        holidays.country_holidays(organisation.holiday_country, years=range(first.year, last.year + 2))
+        if organisation.holiday_country
+        else {}
+    )
+
+    def sendable(day: date) -> bool:
+        return not (organisation.business_days_only and day.weekday() >= 5) and day not in country_holidays
+
+    rows = []
+    next_sendable = last + timedelta(days=1)
+    while not sendable(next_sendable):
+        next_sendable += timedelta(days=1)
+    day = last
+    while day >= first:  # backwards, so that each day knows the next sendable one
+        if sendable(day):
+            next_sendable = day
+        # The zone's own rules decide the UTC instant, so a DST change moves it by the hour it should.
+        opens = datetime.combine(next_sendable, time(organisation.send_hour), tzinfo=organisation.tz)
+        rows.append((day, next_sendable, opens.astimezone(utcnow().tzinfo)))
+        day -= timedelta(days=1)
+    rows.reverse()
+    return rows
+
+
+def ensure_calendar(session: Session, organisation: Organisation, first: date) -> str:
+    """Fill the organisation's calendar from ``first`` for CALENDAR_DAYS; returns its key."""
+    key = calendar_key(organisation)
+    last = first + timedelta(days=CALENDAR_DAYS)
+    have = session.scalar(
+        select(func.count()).where(SendDay.calendar == key, SendDay.day >= first, SendDay.day <= last)
+    )
+    if have == CALENDAR_DAYS + 1:
+        return key
+    known = set(session.scalars(select(SendDay.day).where(SendDay.calendar == key, SendDay.day >= first)))
+    rows = [
+        {"calendar": key, "day": day, "send_on": on, "send_at": at}
+        for day, on, at in send_days(organisation, first, last)
+        if day not in known
+    ]
+    if rows:
+        session.execute(insert(SendDay), rows)
+    return key
+
+
+def first_day(organisation: Organisation, now: datetime | None = None) -> date:
+    """The first day planning may put a reminder on: today, unless today's send window has closed."""
+    local = (now or utcnow()).astimezone(organisation.tz)
+    return local.date() if local.hour < organisation.send_until_hour else local.date() + timedelta(days=1)
+
+
+def default_scenario_id(session: Session, organisation_id: int) -> int:
+    query = select(Scenario.id).where(Scenario.organisation_id == organisation_id)
+    found = session.scalar(query.where(Scenario.is_default)) or session.scalar(query.where(Scenario.key == "standard"))
+    if found is None:
+        ensure_default_scenarios(session, organisation_id)
+        found = session.scalar(query.where(Scenario.is_default))
+    return found
+
+
+def _lock(session: Session, organisation_id: int) -> None:
+    """One planning run per organisation at a time: two clocks may both ring (RQ's cron has no leader)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(4243, :org)"), {"org": organisation_id})
+    # SQLite: every transaction begins IMMEDIATE, which already makes writers take turns.
+
+
+def candidates(
+    session: Session, organisation: Organisation, today: date, first: date, calendar: str
+) -> list[tuple[int, object]]:
+    """(kind, SELECT) of every invoice's next step: (invoice, debtor, scenario, step position, due on)."""
+    i, d, s, c = Invoice.__table__, Debtor.__table__, Step.__table__, SendDay.__table__
+    r, ri = Reminder.__table__, ReminderItem.__table__
+    default_id = default_scenario_id(session, organisation.id)
+    override_active = and_(
+        d.c.override_scenario_id.isnot(None), or_(d.c.override_until.is_(None), d.c.override_until >= today)
+    )
+    scenario = func.coalesce(case((override_active, d.c.override_scenario_id)), d.c.scenario_id, default_id)
+    held_by_reminder = (
+        select(ri.c.invoice_id)
+        .join(r, r.c.id == ri.c.reminder_id)
+        .where(
+            ri.c.invoice_id == i.c.id,
+            or_(r.c.status.in_(HELD_STATUSES), and_(r.c.status == "scheduled", r.c.pinned)),
+        )
+        .exists()
+    )
+    remindable = and_(
+        i.c.organisation_id == organisation.id,
+        i.c.kind == "invoice",
+        i.c.status == "open",
+        i.c.open_amount > 0,
+        or_(d.c.hold_until.is_(None), d.c.hold_until < today),
+        or_(i.c.hold_until.is_(None), i.c.hold_until < today),
+        or_(i.c.promised_on.is_(None), i.c.promised_on < today),
+        i.c.disputed_at.is_(None),
+        ~held_by_reminder,
+    )
+
+    def clamp(day):
+        return case((day < first, first), else_=day)
+
+    anchor = case((s.c.anchor == "issue_date", i.c.issue_date), else_=func.coalesce(i.c.due_date, i.c.issue_date))
+    steps = (
+        select(
+            literal(organisation.id),
+            i.c.id,
+            i.c.debtor_id,
+            literal("reminder"),
+            scenario,
+            s.c.position,
+            c.c.send_on,
+        )
+        .select_from(i)
+        .join(d, d.c.id == i.c.debtor_id)
+        .join(s, and_(s.c.scenario_id == scenario, s.c.position == i.c.last_step + 1))
+        .join(c, and_(c.c.calendar == calendar, c.c.day == clamp(add_days(anchor, s.c.offset_days))))
+        .where(remindable, i.c.last_step >= 0)
+    )
+    deliveries = (
+        select(
+            literal(organisation.id),
+            i.c.id,
+            i.c.debtor_id,
+            literal("delivery"),
+            literal(None),
+            literal(0),
+            c.c.send_on,
+        )
+        .select_from(i)
+        .join(d, d.c.id == i.c.debtor_id)
+        .join(c, and_(c.c.calendar == calendar, c.c.day == clamp(i.c.issue_date)))
+        .where(remindable, i.c.last_step == -1)
+    )
+    return [steps, deliveries] if organisation.deliver_invoices else [steps]
+
+
+def plan(session: Session, organisation_id: int, *, today: date | None = None, first: date | None = None) -> PlanResult:
+    """Bring the organisation's scheduled reminders in line with its open invoices. The caller commits."""
+    organisation = session.get(Organisation, organisation_id)
+    today = today or organisation.today()
+    first = first or today
+    _lock(session, organisation_id)
+    calendar = ensure_calendar(session, organisation, first)
+    pr, pd, c = PlanRow.__table__, PlanDebtor.__table__, SendDay.__table__
+    r = Reminder.__table__
+    org = organisation_id
+    columns = ["organisation_id", "invoice_id", "debtor_id", "kind", "scenario_id", "step_position", "due_on"]
+    session.execute(delete(pr).where(pr.c.organisation_id == org))
+    session.execute(delete(pd).where(pd.c.organisation_id == org))
+    for query in candidates(session, organisation, today, first, calendar):
+        session.execute(insert(pr).from_select(columns, query))
+
+    # Each debtor's next contact: its earliest step, not within the minimum gap of its last contact...
+    session.execute(
+        insert(pd).from_select(
+            ["organisation_id", "debtor_id", "kind", "scenario_id", "send_on"],
+            select(pr.c.organisation_id, pr.c.debtor_id, pr.c.kind, func.max(pr.c.scenario_id), func.min(pr.c.due_on))
+            .where(pr.c.organisation_id == org)
+            .group_by(pr.c.organisation_id, pr.c.debtor_id, pr.c.kind),
+        )
+    )
+    contacted = (
+        select(r.c.debtor_id, func.max(r.c.send_on).label("last"))
+        .where(
+            r.c.organisation_id == org,
+            r.c.kind == "reminder",
+            or_(r.c.status.in_(CONTACT_STATUSES), and_(r.c.status == "scheduled", r.c.pinned)),
+        )
+        .group_by(r.c.debtor_id)
+        .subquery()
+    )
+    gap_ends = add_days(contacted.c["last"], max(organisation.min_gap_days, 1))
+    session.execute(
+        update(pd)
+        .where(pd.c.organisation_id == org, pd.c.kind == "reminder", pd.c.debtor_id == contacted.c.debtor_id)
+        .where(gap_ends > pd.c.send_on)
+        .values(send_on=gap_ends)
+    )
+    # ... on a day a reminder may go out, at the opening of that day's send window.
+    session.execute(
+        update(pd)
+        .where(pd.c.organisation_id == org, c.c.calendar == calendar, c.c.day == pd.c.send_on)
+        .values(send_on=c.c.send_on, send_at=c.c.send_at)
+    )
+    session.execute(delete(pd).where(pd.c.organisation_id == org, pd.c.send_at.is_(None)))  # beyond the calendar
+    # It covers every invoice whose next step is due by then, in the tone of the highest step among them.
+    session.execute(
+        delete(pr).where(
+            pr.c.organisation_id == org,
+            ~select(pd.c.debtor_id)
+            .where(
+                pd.c.organisation_id == org,
+                pd.c.debtor_id == pr.c.debtor_id,
+                pd.c.kind == pr.c.kind,
+                pd.c.send_on >= pr.c.due_on,
+            )
+            .exists(),
+        )
+    )
+    highest = (
+        select(func.max(pr.c.step_position))
+        .where(pr.c.organisation_id == org, pr.c.debtor_id == pd.c.debtor_id, pr.c.kind == pd.c.kind)
+        .scalar_subquery()
+    )
+    session.execute(update(pd).where(pd.c.organisation_id == org).values(step_position=highest))
+
+    result = _apply(session, org)
+    session.execute(delete(pr).where(pr.c.organisation_id == org))
+    session.execute(delete(pd).where(pd.c.organisation_id == org))
+    return result
+
+
+def _apply(session: Session, org: int) -> PlanResult:
+    """Make the organisation's unpinned scheduled reminders match the plan; count what that took."""
+    pr, pd = PlanRow.__table__, PlanDebtor.__table__
+    r, ri = Reminder.__table__, ReminderItem.__table__
+    planned = and_(r.c.organisation_id == org, r.c.status == "scheduled", ~r.c.pinned)
+    same_debtor = and_(pd.c.organisation_id == org, pd.c.debtor_id == r.c.debtor_id, pd.c.kind == r.c.kind)
+    fields_differ = or_(
+        pd.c.send_on != r.c.send_on,
+        pd.c.send_at != r.c.send_at,
+        pd.c.step_position != r.c.step_position,
+        func.coalesce(pd.c.scenario_id, 0) != func.coalesce(r.c.scenario_id, 0),
+    )
+    item_planned = (
+        select(pr.c.invoice_id)
+        .where(
+            pr.c.organisation_id == org,
+            pr.c.invoice_id == ri.c.invoice_id,
+            pr.c.step_position == ri.c.step_position,
+            pr.c.debtor_id == r.c.debtor_id,
+            pr.c.kind == r.c.kind,
+        )
+        .exists()
+    )
+    stale_item = select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ~item_planned).exists()
+    missing_item = (
+        select(pr.c.invoice_id)
+        .where(
+            pr.c.organisation_id == org,
+            pr.c.debtor_id == r.c.debtor_id,
+            pr.c.kind == r.c.kind,
+            ~select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id).exists(),
+        )
+        .exists()
+    )
+    result = PlanResult()
+    before = session.scalar(select(func.count()).select_from(r).where(planned))
+    result.updated = session.scalar(
+        select(func.count())
+        .select_from(r)
+        .where(planned, select(pd.c.debtor_id).where(same_debtor, fields_differ).exists() | stale_item | missing_item)
+        .where(select(pd.c.debtor_id).where(same_debtor).exists())
+    )
+    result.removed = session.execute(
+        delete(r).where(planned, ~select(pd.c.debtor_id).where(same_debtor).exists())
+    ).rowcount
+    now = utcnow()
+    session.execute(
+        update(r)
+        .where(planned, same_debtor, fields_differ)
+        .values(
+            send_on=pd.c.send_on,
+            send_at=pd.c.send_at,
+            step_position=pd.c.step_position,
+            scenario_id=pd.c.scenario_id,
+            updated_at=now,
+        )
+    )
+    new = select(
+        literal(org), pd.c.debtor_id, pd.c.kind, pd.c.scenario_id, pd.c.step_position, pd.c.send_on, pd.c.send_at
+    ).where(
+        pd.c.organisation_id == org,
+        ~select(r.c.id).where(planned, r.c.debtor_id == pd.c.debtor_id, r.c.kind == pd.c.kind).exists(),
+    )
+    new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(now), literal(now))
+    result.created = session.execute(
+        insert(r).from_select(
+            [
+                "organisation_id",
+                "debtor_id",
+                "kind",
+                "scenario_id",
+                "step_position",
+                "send_on",
+                "send_at",
+                "status",
+                "pinned",
+                "reason",
+                "todo",
+                "created_at",
+                "updated_at",
+            ],
+            new,
+        ).returning(r.c.id)
+    ).all()
+    result.created = len(result.created)
+    session.execute(
+        delete(ri).where(
+            ri.c.reminder_id.in_(select(r.c.id).where(planned)),
+            ~select(pr.c.invoice_id)
+            .where(
+                pr.c.organisation_id == org,
+                pr.c.invoice_id == ri.c.invoice_id,
+                pr.c.step_position == ri.c.step_position,
+            )
+            .exists(),
+        )
+    )
+    session.execute(
+        insert(ri).from_select(
+            ["reminder_id", "invoice_id", "step_position", "dropped"],
+            select(r.c.id, pr.c.invoice_id, pr.c.step_position, literal(""))
+            .select_from(pr)
+            .join(r, and_(planned, r.c.debtor_id == pr.c.debtor_id, r.c.kind == pr.c.kind))
+            .where(
+                pr.c.organisation_id == org,
+                ~select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id).exists(),
+            ),
+        )
+    )
+    result.unchanged = before - result.removed - result.updated
+    session.expire_all()
+    return result
