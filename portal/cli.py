@@ -115,3 +115,57 @@ def register(app: Flask) -> None:
             counts = evaluate(db.session, organisation.id, today.date() if today else organisation.today())
             db.session.commit()
             click.echo(f"{organisation.slug}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+    @reminders_group.command("plan")
+    @click.option("--org", "slug", help="organisation slug (default: all)")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="plan as of this date")
+    def reminders_plan(slug: str | None, today):
+        """Plan each debtor's next reminder (safe to repeat: a second run changes nothing)."""
+        from portal.reminders.planning import first_day, plan
+
+        for organisation in _organisations(slug):
+            day = today.date() if today else None
+            result = plan(db.session, organisation.id, today=day, first=day or first_day(organisation))
+            db.session.commit()
+            click.echo(f"{organisation.slug}: {result}")
+
+    @reminders_group.command("dispatch")
+    @click.option(
+        "--now",
+        type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"]),
+        help="send what is due by this instant (ISO 8601 with offset; default: now)",
+    )
+    def reminders_dispatch(now):
+        """Send the reminders that are due, each at most once."""
+        from portal.reminders.dispatch import dispatch
+
+        if now is not None and now.tzinfo is None:
+            raise click.BadParameter("give an offset, e.g. 2026-06-01T10:00+02:00", param_hint="--now")
+        counts = dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, now=now)
+        click.echo(" ".join(f"{key}={counts.get(key, 0)}" for key in ("sent", "skipped", "failed", "unknown", "todo")))
+
+    @reminders_group.command("dry-run")
+    @click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True)
+    @click.option("--org", "slug", help="organisation slug (default: all)")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="start on this date")
+    def reminders_dry_run(days: int, slug: str | None, today):
+        """One line per message the next N days would send. Nothing is sent or kept."""
+        from portal.reminders.dryrun import dry_run
+
+        for organisation in _organisations(slug):
+            messages = dry_run(db.session, organisation.id, days, today.date() if today else None)
+            db.session.rollback()
+            click.echo(f"{organisation.slug}: {len(messages)} message(s) in {days} day(s)")
+            for message in messages:
+                click.echo("  " + message.line())
+
+    def _organisations(slug: str | None):
+        from portal.organisations.models import Organisation
+
+        stmt = select(Organisation).order_by(Organisation.id)
+        if slug:
+            stmt = stmt.where(Organisation.slug == slug)
+        found = db.session.scalars(stmt).all()
+        if slug and not found:
+            raise click.BadParameter(f"no organisation {slug!r}", param_hint="--org")
+        return found

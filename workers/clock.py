@@ -9,12 +9,16 @@ from workers import app_context
 
 log = logging.getLogger("duly.clock")
 
-# (job, every N seconds). Later issues add planning reminders and reconciling payments here.
+# (job, every N seconds). Later issues add reconciling payments here.
 SCHEDULE = [
     ("workers.jobs.sweep_outbox", 60),
     ("workers.jobs.sweep_imports", 60),
     # Hourly, so that each organisation's new local day is picked up soon after its midnight; once a day per debtor.
     ("workers.jobs.evaluate_scenarios", 3600),
+    # Planning is idempotent and cheap when nothing changed; a new invoice gets its reminder within 15 minutes.
+    ("workers.jobs.plan_reminders", 900),
+    # Releases lapsed claims and rings dispatch for whatever is due: Redis is only the doorbell.
+    ("workers.jobs.sweep_reminders", 60),
 ]
 
 

@@ -12,7 +12,13 @@ from workers import app_context
 def deliver_mail(message_id: int) -> str:
     with app_context() as app:
         try:
-            return mail.deliver(db.session, message_id, app.config["SMTP_URL"])
+            status = mail.deliver(db.session, message_id, app.config["SMTP_URL"])
+            message = db.session.get(mail.MailMessage, message_id)
+            if message is not None and message.reminder_id is not None:
+                from portal.reminders.dispatch import settle
+
+                settle(db.session, message_id)  # a reminder's mail retried after a temporary refusal
+            return status
         finally:
             db.session.remove()
 
@@ -78,3 +84,68 @@ def evaluate_scenarios() -> dict[str, int]:
             return totals
         finally:
             db.session.remove()
+
+
+def plan_reminders() -> dict[str, int]:
+    """Plan every organisation's next reminders as of its own local date (idempotent; two clocks may both ring)."""
+    from portal.organisations.models import Organisation
+    from portal.reminders.planning import first_day, plan
+
+    totals = {"created": 0, "updated": 0, "removed": 0, "unchanged": 0}
+    with app_context():
+        try:
+            for organisation_id in db.session.scalars(select(Organisation.id)).all():
+                organisation = db.session.get(Organisation, organisation_id)
+                result = plan(db.session, organisation_id, first=first_day(organisation))
+                db.session.commit()
+                for key in totals:
+                    totals[key] += getattr(result, key)
+            return totals
+        finally:
+            db.session.remove()
+
+
+def dispatch_reminders() -> dict[str, int]:
+    """Send due reminders until none is left. On SIGTERM the reminder being sent is finished and the rest of the
+    batch goes back to scheduled at once, instead of waiting for its lease."""
+    import signal
+    import threading
+
+    from portal.reminders.dispatch import dispatch
+
+    stopping = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        with app_context() as app:
+            try:
+                counts = dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, stop=stopping.is_set)
+                return dict(counts)
+            finally:
+                db.session.remove()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def sweep_reminders() -> int:
+    """Lapsed claims back to scheduled, finished sends settled, and a dispatch rung for what is due: Redis may
+    have lost the doorbell, the database has not."""
+    from portal.reminders.dispatch import BATCH, sweep
+
+    with app_context():
+        try:
+            due = sweep(db.session)
+        finally:
+            db.session.remove()
+        if due:
+            queue = get_queue()
+            try:
+                # One job per batch, up to a few: each one keeps claiming until nothing is due, so spare ones
+                # find nothing; as many as there are workers share the work.
+                for _ in range(min(4, -(-due // BATCH))):
+                    queue.enqueue(dispatch_reminders)
+            finally:
+                queue.connection.close()
+        return due

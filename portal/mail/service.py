@@ -189,9 +189,12 @@ def transmit(session: Session, message: MailMessage, smtp_url: str, now: datetim
         message.status, message.sent_at = "outbox", now
         session.commit()
         return message.status
+    email = _as_email(message)
+    # End the transaction that loading the message began before talking to a server that may take seconds: on
+    # SQLite every transaction holds the write lock, and everywhere it would hold a connection.
+    session.commit()
     conn: smtplib.SMTP | None = None
     try:
-        email = _as_email(message)
         conn = _smtp_connection(smtp_url)
         conn.send_message(email)
     except Exception as exc:  # noqa: BLE001 - every outcome must be recorded, or the row stays 'sending'

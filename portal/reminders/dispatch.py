@@ -23,7 +23,7 @@ from portal.invoices.models import Invoice
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.organisations.models import Organisation
-from portal.reminders.models import Reminder
+from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.render import render
 from portal.selfservice.service import create_link
 from portal.types import utcnow
@@ -87,6 +87,34 @@ def why_not(invoice: Invoice, today: date) -> str:
     return ""
 
 
+def recheck(reminder: Reminder, today: date) -> tuple[list[ReminderItem], str, str]:
+    """At send time: (the items still to remind of, "" or the status to end in instead, why). Marks dropped items."""
+    debtor = reminder.debtor
+    if debtor.hold_until and debtor.hold_until >= today:
+        dropped = [(item, f"debtor on hold until {debtor.hold_until.isoformat()}") for item in reminder.items]
+    else:
+        dropped = [(item, why) for item in reminder.items if (why := why_not(item.invoice, today))]
+    for item, why in dropped:
+        item.dropped = why[:100]
+    kept = [item for item in reminder.items if not item.dropped]
+    if not kept:
+        reasons = sorted({f"{item.invoice.number}: {item.dropped}" for item in reminder.items})
+        return [], "skipped", "; ".join(reasons) or "no invoices left"
+    if reminder.kind == "reminder" and reminder.step is None:
+        return [], "skipped", "its scenario step no longer exists"
+    channel = reminder.step.channel if reminder.kind == "reminder" else "email"
+    if channel == "email" and not debtor.dunning_email:
+        return [], "failed", "the debtor has no e-mail address"
+    return kept, "", ""
+
+
+def take_step(items: list[ReminderItem]) -> None:
+    """The invoices move on to the step they were reminded at; the amounts are kept as sent."""
+    for item in items:
+        item.open_amount = item.invoice.open_amount
+        item.invoice.last_step = max(item.invoice.last_step, item.step_position)
+
+
 def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smtp_url: str, config) -> str:
     """Re-check, render and send one claimed reminder. Returns its new status ("lost": the claim was not ours)."""
     # Locked for this transaction (PostgreSQL; SQLite's IMMEDIATE transaction is a lock already): the sweeper
@@ -100,30 +128,13 @@ def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smt
     organisation = session.get(Organisation, reminder.organisation_id)
     today = now.astimezone(organisation.tz).date()
     debtor = reminder.debtor
-    dropped = []
-    if debtor.hold_until and debtor.hold_until >= today:
-        dropped = [(item, f"debtor on hold until {debtor.hold_until.isoformat()}") for item in reminder.items]
-    else:
-        dropped = [(item, why) for item in reminder.items if (why := why_not(item.invoice, today))]
-    for item, why in dropped:
-        item.dropped = why[:100]
-    kept = [item for item in reminder.items if not item.dropped]
-    if not kept:
-        reasons = sorted({f"{item.invoice.number}: {item.dropped}" for item in reminder.items})
-        return _finish(session, reminder, "skipped", "; ".join(reasons) or "no invoices left", now)
+    kept, status, reason = recheck(reminder, today)
+    if status:
+        return _finish(session, reminder, status, reason, now)
     invoices = [item.invoice for item in kept]
-    step = reminder.step
-    if reminder.kind == "reminder" and step is None:
-        return _finish(session, reminder, "skipped", "its scenario step no longer exists", now)
-    channel = step.channel if reminder.kind == "reminder" else "email"
+    channel = reminder.step.channel if reminder.kind == "reminder" else "email"
     to_address = debtor.dunning_email
-    if channel == "email" and not to_address:
-        return _finish(session, reminder, "failed", "the debtor has no e-mail address", now)
-
-    # From here the step counts as taken, even if SMTP then fails: nothing is ever sent twice by itself.
-    for item in kept:
-        item.open_amount = item.invoice.open_amount
-        item.invoice.last_step = max(item.invoice.last_step, item.step_position)
+    take_step(kept)  # from here the step counts as taken, even if SMTP fails: nothing is sent twice by itself
     if channel != "email":
         rendered = render(session, organisation, reminder, invoices)
         reminder.todo = rendered.subject[:300]

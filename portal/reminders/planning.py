@@ -353,8 +353,9 @@ def _apply(session: Session, org: int) -> PlanResult:
         ~select(r.c.id).where(planned, r.c.debtor_id == pd.c.debtor_id, r.c.kind == pd.c.kind).exists(),
     )
     new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(now), literal(now))
-    result.created = session.execute(
-        insert(r).from_select(
+    created = session.execute(
+        insert(r)
+        .from_select(
             [
                 "organisation_id",
                 "debtor_id",
@@ -371,9 +372,10 @@ def _apply(session: Session, org: int) -> PlanResult:
                 "updated_at",
             ],
             new,
-        ).returning(r.c.id)
+        )
+        .returning(r.c.id)
     ).all()
-    result.created = len(result.created)
+    result.created = len(created)
     session.execute(
         delete(ri).where(
             ri.c.reminder_id.in_(select(r.c.id).where(planned)),

@@ -114,7 +114,9 @@ def placeholder_values(
         "pay_link": pay_link,
         "organisation_name": organisation.name,
         "organisation_iban": organisation.iban,
-        "sender_name": organisation.sender_name or organisation.name,
+        # Signed "{sender_name}\n{organisation_name}": without a person's name, the department's.
+        "sender_name": organisation.sender_name
+        or ("Debiteurenadministratie" if language == "nl" else "Accounts receivable"),
     }
     return values, {"invoice_table": html_table}
 
