@@ -81,7 +81,7 @@ def _select_timezone() -> str | None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
-    from portal.cockpit import debtors, imports, invoices, scenarios  # noqa: F401 - their routes join the blueprint
+    from portal.cockpit import debtors, imports, invoices, reminders, scenarios  # noqa: F401 - their routes join the blueprint
     from portal.cockpit.views import bp as cockpit_bp
 
     app.register_blueprint(auth_bp)

@@ -1,5 +1,7 @@
 """Tenancy: no route shows or changes another organisation's data. Every cockpit route with an id is walked."""
 
+from datetime import UTC, date, datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -7,6 +9,7 @@ from portal.imports.models import ImportBatch
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
 from portal.reminders.defaults import ensure_default_scenarios
+from portal.reminders.models import Reminder
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
@@ -31,6 +34,15 @@ def two_tenants(db_session):
     batch = ImportBatch(organisation_id=theirs.id, kind="csv", filename="theirs.csv", content=b"a;b\n")
     [their_scenario, *_] = ensure_default_scenarios(db_session, theirs.id)
     db_session.add(batch)
+    their_reminder = Reminder(
+        organisation_id=theirs.id,
+        debtor_id=their_debtor.id,
+        send_on=date(2030, 1, 7),
+        send_at=datetime(2030, 1, 7, 8, tzinfo=UTC),
+        status="scheduled",
+        step_position=1,
+    )
+    db_session.add(their_reminder)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -41,6 +53,7 @@ def two_tenants(db_session):
         "batch_id": batch.id,
         "scenario_id": their_scenario.id,
         "step_id": their_scenario.steps[0].id,
+        "reminder_id": their_reminder.id,
     }
     return me, foreign_ids
 
@@ -49,7 +62,7 @@ def cockpit_rules(app):
     return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("cockpit.")]
 
 
-def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, client, auth, two_tenants):
+def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, client, auth, db_session, two_tenants):
     me, foreign_ids = two_tenants
     auth.login(me.email)
     token = csrf_from(client.get("/cockpit/").text)
@@ -65,6 +78,9 @@ def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, clie
             assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
             walked += 1
     assert walked >= 2
+    theirs = db_session.get(Reminder, foreign_ids["reminder_id"])
+    db_session.refresh(theirs)
+    assert (theirs.status, theirs.send_on, theirs.pinned) == ("scheduled", date(2030, 1, 7), False)
 
 
 def test_foreign_user_role_is_unchanged(app, client, auth, db_session, two_tenants):

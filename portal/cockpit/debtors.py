@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm
 from portal.cockpit.pagination import current_page_number, paginate
+from portal.cockpit.reminders import upcoming_for
 from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.debtors import service as debtors
@@ -149,6 +150,7 @@ def debtor_detail(debtor_id: int):
         credit=debtor_credit(db.session, organisation.id, debtor.id),
         timeline=timeline,
         scenario=_scenario(debtor, today),
+        upcoming=upcoming_for(debtor.id),
         payment_form=PaymentForm(currency=organisation.home_currency, received_on=today),
         credit_form=_credit_form(debtor, today),
     )
