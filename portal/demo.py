@@ -149,7 +149,61 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
         if index % 11 == 5:
             _credit_note(session, rng, organisation.id, debtor.id, today)
     _backdate_events(session, organisation, start)
+    _reminder_history(session, rng, organisation, today)
     return organisation
+
+
+def _reminder_history(session: Session, rng: random.Random, organisation: Organisation, today: date) -> None:
+    """As if Duly had been chasing for a while: scenarios chosen from behaviour (two daily evaluations, as the
+    hysteresis asks), and each debtor with overdue invoices contacted a few days ago at the steps due by then.
+    Planning then spreads the next contacts over the coming days, in every tone."""
+    from portal.reminders.behaviour import effective_scenario, evaluate
+    from portal.reminders.models import Reminder, ReminderItem
+    from portal.reminders.planning import send_days
+
+    evaluate(session, organisation.id, today - timedelta(days=1))
+    evaluate(session, organisation.id, today)
+    calendar = {day: (on, at) for day, on, at in send_days(organisation, today - timedelta(days=12), today)}
+    overdue = session.scalars(
+        select(Invoice)
+        .where(Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open")
+        .where(Invoice.due_date < today - timedelta(days=3))
+        .order_by(Invoice.debtor_id, Invoice.due_date)
+    ).all()
+    by_debtor: dict[int, list[Invoice]] = {}
+    for invoice in overdue:
+        by_debtor.setdefault(invoice.debtor_id, []).append(invoice)
+    for debtor_id, invoices in by_debtor.items():
+        debtor = invoices[0].debtor
+        scenario = effective_scenario(session, debtor, today)
+        contact, at = calendar[today - timedelta(days=rng.randint(2, 10))]
+        if contact >= today:
+            continue
+        items = []
+        for invoice in invoices:
+            passed = [
+                step.position for step in scenario.steps if invoice.due_date + timedelta(step.offset_days) <= contact
+            ]
+            if passed and scenario.steps[passed[-1] - 1].channel == "email":
+                invoice.last_step = passed[-1]
+                items.append(
+                    ReminderItem(invoice_id=invoice.id, step_position=passed[-1], open_amount=invoice.open_amount)
+                )
+        if items:
+            session.add(
+                Reminder(
+                    organisation_id=organisation.id,
+                    debtor_id=debtor_id,
+                    scenario_id=scenario.id,
+                    step_position=max(item.step_position for item in items),
+                    send_on=contact,
+                    send_at=at,
+                    sent_at=at,
+                    status="sent",
+                    items=items,
+                )
+            )
+    session.flush()
 
 
 def _backdate_events(session: Session, organisation: Organisation, start: date) -> None:

@@ -327,6 +327,11 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "behaviour_margin_days": "2",
         "behaviour_half_life_days": "120",
         "behaviour_min_paid": "4",
+        "send_hour": "8",
+        "send_until_hour": "18",
+        "min_gap_days": "5",
+        "holiday_country": "BE",
+        "deliver_invoices": "y",
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)
@@ -335,6 +340,9 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
     assert client.post("/cockpit/settings", data=form).status_code == 303
     db_session.refresh(organisation)
     assert (organisation.behaviour_strict_min_days, organisation.behaviour_half_life_days) == (25, 120)
+    assert (organisation.send_hour, organisation.send_until_hour, organisation.min_gap_days) == (8, 18, 5)
+    assert organisation.holiday_country == "BE" and organisation.deliver_invoices
+    assert not organisation.business_days_only  # unticked
     assert (organisation.name, organisation.iban, organisation.reference_scheme) == (
         "Renamed B.V.",
         "NL91ABNA0417164300",
@@ -360,10 +368,15 @@ def test_scenario_thresholds_must_make_sense(client, db_session, auth):
         "behaviour_margin_days": "2",
         "behaviour_half_life_days": "2",
         "behaviour_min_paid": "3",
+        "send_hour": "17",
+        "send_until_hour": "9",
+        "min_gap_days": "0",
+        "holiday_country": "NL",
         "csrf_token": csrf_from(page),
     }
     response = client.post("/cockpit/settings", data=form)
     assert response.status_code == 422
+    assert "Must be later than the first hour." in response.text and "Number must be between 1 and 60" in response.text
     assert (
         "Must be more than the friendly limit." in response.text
         and "Number must be between 7 and 3650" in response.text

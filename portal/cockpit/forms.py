@@ -20,6 +20,22 @@ class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r, r.title()) for r in ROLES])
 
 
+# Countries whose public holidays the `holidays` package knows; "" for none.
+HOLIDAY_COUNTRIES = [
+    ("NL", "the Netherlands"),
+    ("BE", "Belgium"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("LU", "Luxembourg"),
+    ("GB", "the United Kingdom"),
+    ("IE", "Ireland"),
+    ("AT", "Austria"),
+    ("ES", "Spain"),
+    ("IT", "Italy"),
+    ("", "no country (send on holidays)"),
+]
+
+
 class SettingsForm(FlaskForm):
     name = StringField("Organisation name", validators=[InputRequired(), Length(max=200)])
     timezone = SelectField("Timezone", choices=[SelectChoice(t) for t in TIMEZONES])
@@ -53,6 +69,20 @@ class SettingsForm(FlaskForm):
     behaviour_min_paid = IntegerField(
         "Paid invoices before leaving the default", validators=[InputRequired(), NumberRange(1, 100)]
     )
+
+    send_hour = IntegerField("Send reminders from (hour)", validators=[InputRequired(), NumberRange(0, 22)])
+    send_until_hour = IntegerField("... until (hour)", validators=[InputRequired(), NumberRange(1, 23)])
+    min_gap_days = IntegerField("Days between two contacts", validators=[InputRequired(), NumberRange(1, 60)])
+    business_days_only = BooleanField("Only on weekdays")
+    holiday_country = SelectField(
+        "No reminders on public holidays of",
+        choices=[SelectChoice(code, name) for code, name in HOLIDAY_COUNTRIES],
+    )
+    deliver_invoices = BooleanField("Duly mails new invoices to the debtor (with their PDF) as the first step")
+
+    def validate_send_until_hour(self, field):
+        if self.send_hour.data is not None and field.data is not None and field.data <= self.send_hour.data:
+            raise ValidationError("Must be later than the first hour.")
 
     def validate_behaviour_strict_min_days(self, field):
         friendly = self.behaviour_friendly_max_days.data

@@ -193,5 +193,6 @@ def mail_message(message_id: int):
         not message.sensitive
         or message.to_address == current_user.email
         or (message.template == "invitation" and current_user.can("owner"))
+        or message.template in ("reminder", "invoice")  # the supplier's own mail to its customer
     )
     return render_template("cockpit/mail_message.html", message=message, readable=readable)

@@ -28,6 +28,7 @@ from portal.imports.models import ImportMapping
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.invoices import references
 from portal.invoices.models import Invoice
+from portal.invoices.service import first_step
 from portal.mail.service import check_header_safe
 from portal.money import ZERO, MoneyError, parse_amount
 from portal.organisations.models import Organisation
@@ -782,6 +783,7 @@ class _Writer:
     def __init__(self, session: Session, organisation_id: int, plan: _Plan, actor_user_id: int | None):
         self.session = session
         self.organisation_id = organisation_id
+        self.first_step = first_step(session, organisation_id)
         self.plan = plan
         self.actor_user_id = actor_user_id
         self.scheme = session.scalar(select(Organisation.reference_scheme).where(Organisation.id == organisation_id))
@@ -863,6 +865,7 @@ class _Writer:
                     "payment_reference": reference,
                     "source": "csv",
                     "corrects_invoice_id": None,
+                    "last_step": self.first_step if row.kind == "invoice" and open_amount > ZERO else 0,
                 }
             )
             data = {"number": row.number, "total": row.total, "currency": row.currency, "source": "csv"}

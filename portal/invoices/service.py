@@ -19,6 +19,12 @@ class InvoiceError(ValueError):
     """Bad invoice data; the message says what to change."""
 
 
+def first_step(session: Session, organisation_id: int) -> int:
+    """Where a new invoice starts its scenario: -1 waits for Duly to deliver it, when the organisation wants that."""
+    deliver = session.scalar(select(Organisation.deliver_invoices).where(Organisation.id == organisation_id))
+    return -1 if deliver else 0
+
+
 def create_invoice(
     session: Session,
     organisation_id: int,
@@ -89,6 +95,7 @@ def create_invoice(
         payment_reference=references.normalise(payment_reference),
         source=source,
         corrects_invoice_id=corrects_invoice_id,
+        last_step=first_step(session, organisation_id) if kind == "invoice" and open_amount > ZERO else 0,
     )
     session.add(invoice)
     session.flush()

@@ -8,6 +8,7 @@ one writer's turn. A claim that outlives its lease goes back to scheduled; a sen
 """
 
 import os
+import re
 import socket
 import uuid
 from collections import Counter
@@ -156,7 +157,8 @@ def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smt
         subject=rendered.subject[:300],
         body_text=rendered.text,
         body_html=rendered.html,
-        sensitive=True,  # the body holds the self-service link, whose token is stored only as a hash
+        # Not "sensitive" (that blanks the whole body): once an SMTP server has it, only the link's token is
+        # removed (settle), so that the supplier can still read what was sent.
         status="sending",
         claimed_at=now,
         attempts=1,
@@ -201,6 +203,14 @@ def _record(session: Session, reminder: Reminder) -> None:
     )
 
 
+_LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_-]{16,}")
+
+
+def redact_links(body: str) -> str:
+    """The self-service token is stored only as a hash: the copy of a delivered mail keeps the link without it."""
+    return _LINK_TOKEN.sub(r"\1[link removed after delivery]", body or "")
+
+
 def settle(session: Session, message_id: int) -> str:
     """Carry a reminder mail's outcome over to its reminder (once); a mail waiting to retry leaves it 'sending'."""
     message = session.get(MailMessage, message_id, populate_existing=True)
@@ -215,6 +225,9 @@ def settle(session: Session, message_id: int) -> str:
         return reminder.status
     if reminder.status != "sending":
         return reminder.status
+    if message.status == "sent":
+        message.body_text = redact_links(message.body_text)
+        message.body_html = redact_links(message.body_html)
     reminder.status = outcome
     reminder.reason = "" if outcome == "sent" else message.last_error
     reminder.sent_at = message.sent_at if outcome == "sent" else None

@@ -94,7 +94,14 @@ def placeholder_values(
         )
         for i in invoices
     ]
-    text_table = "\n".join("  ".join(row) for row in [headings, *lines])
+    widths = [max(len(row[n]) for row in [headings, *lines]) for n in range(len(headings))]
+    text_table = "\n".join(
+        "  ".join(
+            cell.rjust(width) if n == 3 else cell.ljust(width)
+            for n, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [headings, *lines]
+    )
     html_table = (
         "<table><thead><tr>"
         + "".join(f"<th>{escape(h)}</th>" for h in headings)

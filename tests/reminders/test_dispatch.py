@@ -68,6 +68,10 @@ def test_a_due_reminder_is_sent_once_in_the_debtors_language(app, live_db, smtpd
     # The self-service link's token is stored only as its hash.
     token = body.split("/s/")[1].split()[0]
     assert live_db.scalar(select(AccessLink).where(AccessLink.token_hash == hash_token(token))) is not None
+    # ... and the copy Duly keeps of the delivered mail has the link without its token.
+    kept = live_db.scalar(select(MailMessage).where(MailMessage.reminder_id == reminder.id))
+    assert token not in kept.body_text and token not in kept.body_html
+    assert "/s/[link removed after delivery]" in kept.body_text and "Beste Klant 0" in kept.body_text
     assert live_db.scalar(select(Invoice.last_step).where(Invoice.debtor_id == debtor.id)) == 1
     kinds = live_db.scalars(select(Event.kind).where(Event.debtor_id == debtor.id)).all()
     assert "reminder:sent" in kinds
@@ -249,3 +253,40 @@ def test_several_workers_send_each_reminder_exactly_once(app, live_db, smtpd, wo
     recipients = [tuple(envelope.rcpt_tos) for envelope in smtpd.handler.envelopes]
     assert len(recipients) == 120 and len(set(recipients)) == 120
     assert {r.status for r in _reminders(live_db, organisation)} == {"sent"}
+
+
+def test_duly_delivers_new_invoices_with_their_pdf_then_reminds(app, live_db, smtpd):
+    organisation = make_organisation(live_db, deliver_invoices=True, name="Acme Supplies B.V.")
+    today = organisation.today()
+    debtor = make_debtor(live_db, organisation, name="Klant", language="en", email="ap@example.com")
+    with_pdf = make_invoice(
+        live_db,
+        debtor,
+        "50.00",
+        issue_date=today,
+        due_date=today + timedelta(days=14),
+        pdf=("INV-PDF.pdf", b"%PDF-1.4 test invoice"),
+    )
+    without = make_invoice(live_db, debtor, "70.00", issue_date=today, due_date=today + timedelta(days=14))
+    assert with_pdf.last_step == -1 and without.last_step == -1
+    plan(live_db, organisation.id, today=today, first=today)
+    live_db.commit()
+    [delivery] = _reminders(live_db, organisation)
+    assert delivery.kind == "delivery" and delivery.send_on == today
+
+    counts = dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=delivery.send_at + timedelta(minutes=1))
+
+    assert counts["sent"] == 1
+    [message] = smtpd.messages
+    assert message["Subject"].startswith("Invoice ") and "Acme Supplies B.V." in message["Subject"]
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "INV-PDF.pdf" and attachment.get_content() == b"%PDF-1.4 test invoice"
+    delivery = _reminders(live_db, organisation)[0]
+    assert without.number in delivery.todo  # no PDF: a task to send it by hand
+    assert {i.last_step for i in live_db.scalars(select(Invoice).where(Invoice.debtor_id == debtor.id))} == {0}
+
+    # Then the invoices walk the scenario as any other: the standard's first reminder, 3 days after due.
+    plan(live_db, organisation.id, today=today, first=today)
+    live_db.commit()
+    reminder = [r for r in _reminders(live_db, organisation) if r.kind == "reminder"][0]
+    assert reminder.step_position == 1 and reminder.send_on >= today + timedelta(days=17)
