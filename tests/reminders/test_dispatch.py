@@ -290,3 +290,27 @@ def test_duly_delivers_new_invoices_with_their_pdf_then_reminds(app, live_db, sm
     live_db.commit()
     reminder = [r for r in _reminders(live_db, organisation) if r.kind == "reminder"][0]
     assert reminder.step_position == 1 and reminder.send_on >= today + timedelta(days=17)
+
+
+def test_a_clock_every_half_hour_across_the_dst_change_sends_one_mail_per_step(app, live_db, smtpd):
+    from datetime import UTC, date, datetime
+
+    from portal.reminders.planning import first_day
+
+    organisation = make_organisation(live_db, business_days_only=False, min_gap_days=1)
+    debtor = make_debtor(live_db, organisation, name="Klant", email="dst@example.com")
+    # Standard: step 1 three days after due = Sunday 25 October 2026, when Amsterdam goes back from CEST to CET.
+    make_invoice(live_db, debtor, "10.00", issue_date=date(2026, 10, 1), due_date=date(2026, 10, 22))
+    live_db.commit()
+    now = datetime(2026, 10, 23, 0, 0, tzinfo=UTC)
+    while now < datetime(2026, 10, 28, tzinfo=UTC):
+        local_today = now.astimezone(organisation.tz).date()
+        plan(live_db, organisation.id, today=local_today, first=first_day(organisation, now))
+        live_db.commit()
+        dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=now)
+        now += timedelta(minutes=30)
+
+    assert len(smtpd.messages) == 1
+    [sent] = [r for r in _reminders(live_db, organisation) if r.status == "sent"]
+    assert sent.send_on == date(2026, 10, 25)
+    assert sent.send_at == datetime(2026, 10, 25, 8, 0, tzinfo=UTC)  # 09:00 CET, after the change
