@@ -137,11 +137,12 @@ def register(app: Flask) -> None:
     )
     def reminders_dispatch(now):
         """Send the reminders that are due, each at most once."""
-        from portal.reminders.dispatch import dispatch
+        from portal.reminders.dispatch import dispatch, stop_on_sigterm
 
         if now is not None and now.tzinfo is None:
             raise click.BadParameter("give an offset, e.g. 2026-06-01T10:00+02:00", param_hint="--now")
-        counts = dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, now=now)
+        with stop_on_sigterm() as stop:  # SIGTERM or Ctrl-C: finish the reminder being sent, give the rest back
+            counts = dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, now=now, stop=stop)
         click.echo(" ".join(f"{key}={counts.get(key, 0)}" for key in ("sent", "skipped", "failed", "unknown", "todo")))
 
     @reminders_group.command("dry-run")

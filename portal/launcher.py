@@ -141,7 +141,16 @@ def main() -> None:
                 "2",
                 "portal:create_app()",
             ],
-            "worker": [str(bindir / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"], queue],
+            "worker": [
+                str(bindir / "rq"),
+                "worker",
+                "-w",
+                "workers.worker.Worker",
+                "--with-scheduler",
+                "--url",
+                env["REDIS_URL"],
+                queue,
+            ],
             "clock": [sys.executable, "-m", "workers.clock"],
         }
         for name, command in commands.items():

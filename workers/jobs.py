@@ -107,26 +107,15 @@ def plan_reminders() -> dict[str, int]:
 
 def dispatch_reminders() -> dict[str, int]:
     """Send due reminders until none is left. On SIGTERM the reminder being sent is finished and the rest of the
-    batch goes back to scheduled at once, instead of waiting for its lease."""
-    import signal
-    import threading
+    batch goes back to scheduled at once, instead of waiting for its lease (workers.worker passes a warm
+    shutdown on to the work horse as SIGTERM)."""
+    from portal.reminders.dispatch import dispatch, stop_on_sigterm
 
-    from portal.reminders.dispatch import dispatch
-
-    stopping = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    try:
-        with app_context() as app:
-            try:
-                counts = dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, stop=stopping.is_set)
-                return dict(counts)
-            finally:
-                db.session.remove()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with stop_on_sigterm() as stop, app_context() as app:
+        try:
+            return dict(dispatch(db.session, smtp_url=app.config["SMTP_URL"], config=app.config, stop=stop))
+        finally:
+            db.session.remove()
 
 
 def sweep_reminders() -> int:

@@ -67,6 +67,7 @@ def upgrade():
     sa.Column('custom_body', sa.Text(), nullable=True),
     sa.Column('claimed_by', sa.String(length=40), nullable=True),
     sa.Column('lease_until', portal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('mail_message_id', sa.Integer(), nullable=True),
     sa.Column('todo', sa.String(length=300), nullable=False),
     sa.Column('done_at', portal.types.UTCDateTime(timezone=True), nullable=True),

@@ -7,6 +7,8 @@ cockpit shows as a mailbox.
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -14,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import render_template
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from portal.jobs import enqueue_after_commit
 from portal.mail.models import MailMessage
@@ -90,12 +92,29 @@ def _claim(session: Session, message_id: int, now: datetime) -> MailMessage | No
     return session.get(MailMessage, message_id, populate_existing=True)
 
 
+class _HookFailed(Exception):
+    """``before_data`` itself failed (e.g. the database went away): not an SMTP outcome, so it is raised as is."""
+
+
+class LostClaim(Exception):
+    """The hook before DATA found the message is no longer this sender's to send: nothing was offered."""
+
+
 class _DataTracking:
-    """Remembers whether the DATA command was sent: from then on the server may hold the mail."""
+    """Remembers whether the DATA command was sent: from then on the server may hold the mail. A ``before_data``
+    hook runs just before it (a reminder commits its 'sending' state there); returning False stops the send."""
 
     data_started = False
+    before_data = None
 
     def data(self, msg):
+        if self.before_data is not None:
+            try:
+                go_on = self.before_data()
+            except Exception as exc:
+                raise _HookFailed() from exc
+            if not go_on:
+                raise LostClaim()
         self.data_started = True
         return super().data(msg)
 
@@ -106,6 +125,72 @@ class _SMTP(_DataTracking, smtplib.SMTP):
 
 class _SMTP_SSL(_DataTracking, smtplib.SMTP_SSL):  # noqa: N801 - mirrors smtplib's name
     pass
+
+
+@dataclass
+class Outcome:
+    """What became of one message: sent | outbox | temporary (4xx, or no answer) | failed (5xx) | unknown (the
+    connection went during DATA: the server may have it) | lost (``before_data`` said no; nothing was offered)."""
+
+    status: str
+    code: int = 250
+    error: str = ""
+
+
+_STALE = ("SMTPServerDisconnected", "ConnectionResetError", "BrokenPipeError")
+
+
+class Connection:
+    """An SMTP connection kept open for several messages (a worker's batch), or the outbox when there is no
+    SMTP_URL. Any trouble closes it; the next message opens a new one."""
+
+    def __init__(self, smtp_url: str):
+        self.smtp_url = smtp_url
+        self._conn: smtplib.SMTP | None = None
+        self._used = False  # a message went through it: the server may since have closed it for idling
+
+    def send(self, email: EmailMessage, before_data: Callable[[], bool] | None = None) -> tuple[Outcome, bool]:
+        """(outcome, whether DATA was reached). ``before_data`` runs just before DATA, or at once for the outbox."""
+        if not self.smtp_url:
+            if before_data is not None and not before_data():
+                return Outcome("lost"), False
+            return Outcome("outbox"), True
+        kept = self._conn is not None and self._used
+        outcome, started = self._send(email, before_data)
+        if kept and not started and outcome.error.startswith(_STALE):
+            outcome, started = self._send(email, before_data)  # the kept connection had gone stale: once anew
+        return outcome, started
+
+    def _send(self, email: EmailMessage, before_data) -> tuple[Outcome, bool]:
+        conn = self._conn
+        try:
+            if conn is None:
+                conn = self._conn = _smtp_connection(self.smtp_url)
+            conn.before_data, conn.data_started = before_data, False
+            conn.send_message(email)
+        except LostClaim:
+            self.close()
+            return Outcome("lost"), False
+        except _HookFailed as failed:
+            self.close()
+            raise failed.__cause__ from None
+        except Exception as exc:  # noqa: BLE001 - every outcome must be recorded, or the row stays 'sending'
+            started = getattr(conn, "data_started", False)
+            self.close()
+            return _classify(exc, started), started
+        self._used = True
+        return Outcome("sent"), True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            _quit(self._conn)
+        self._conn, self._used = None, False
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _smtp_connection(smtp_url: str) -> smtplib.SMTP:
@@ -143,7 +228,8 @@ def _quit(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def _as_email(message: MailMessage) -> EmailMessage:
+def _as_email(message: MailMessage, attachments: list | None = None) -> EmailMessage:
+    """The message as it goes over SMTP. ``attachments`` (InvoiceDocuments) default to the message's own."""
     email = EmailMessage()
     email["From"] = message.from_address
     email["To"] = message.to_address
@@ -153,7 +239,7 @@ def _as_email(message: MailMessage) -> EmailMessage:
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
-    for document in _attachments(message):
+    for document in _attachments(message) if attachments is None else attachments:
         maintype, _, subtype = document.content_type.partition("/")
         email.add_attachment(
             document.content, maintype=maintype, subtype=subtype or "octet-stream", filename=document.filename
@@ -164,12 +250,15 @@ def _as_email(message: MailMessage) -> EmailMessage:
 def _attachments(message: MailMessage) -> list:
     if not message.attachment_ids:
         return []
-    from sqlalchemy.orm import object_session
-
     from portal.invoices.models import InvoiceDocument
 
     session = object_session(message)
     return list(session.scalars(select(InvoiceDocument).where(InvoiceDocument.id.in_(message.attachment_ids))))
+
+
+def as_email(message: MailMessage, attachments: list) -> EmailMessage:
+    """A message not stored yet, as it will go over SMTP (reminders store theirs only just before DATA)."""
+    return _as_email(message, attachments)
 
 
 def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | None = None) -> str:
@@ -182,65 +271,66 @@ def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | No
     return transmit(session, message, smtp_url, now)
 
 
-def transmit(session: Session, message: MailMessage, smtp_url: str, now: datetime) -> str:
+def transmit(
+    session: Session, message: MailMessage, smtp_url: str, now: datetime, connection: Connection | None = None
+) -> str:
     """Hand a message in status 'sending' (committed) to SMTP, or keep it in the outbox; record and commit the
-    outcome. Reminders call this directly: their own claim already made the message theirs alone."""
-    if not smtp_url:
-        message.status, message.sent_at = "outbox", now
-        session.commit()
-        return message.status
+    outcome."""
     email = _as_email(message)
     # End the transaction that loading the message began before talking to a server that may take seconds: on
     # SQLite every transaction holds the write lock, and everywhere it would hold a connection.
     session.commit()
-    conn: smtplib.SMTP | None = None
-    try:
-        conn = _smtp_connection(smtp_url)
-        conn.send_message(email)
-    except Exception as exc:  # noqa: BLE001 - every outcome must be recorded, or the row stays 'sending'
-        if getattr(conn, "data_started", False):
-            _failed_during_data(message, now, exc)
-        else:
-            _failed_before_data(message, now, exc)
+    if connection is None:
+        with Connection(smtp_url) as own:
+            outcome, _ = own.send(email)
     else:
-        message.status, message.sent_at = "sent", now
-        if message.sensitive:
-            message.body_text = message.body_html = REDACTED
-    finally:
-        if conn is not None:
-            _quit(conn)
+        outcome, _ = connection.send(email)
+    record_outcome(message, outcome, now)
     session.commit()
     return message.status
+
+
+def record_outcome(message: MailMessage, outcome: Outcome, now: datetime) -> None:
+    """The message's new state: sent or kept in the outbox, retried after a temporary refusal (with back-off),
+    failed, or unknown (never resent by itself)."""
+    if outcome.status in ("sent", "outbox"):
+        message.status, message.sent_at = outcome.status, now
+        if message.sensitive and outcome.status == "sent":
+            message.body_text = message.body_html = REDACTED
+    elif outcome.status == "unknown":
+        message.status = "unknown"
+        message.last_error = outcome.error[:500]
+    else:
+        _failed_attempt(message, now, outcome.code, outcome.error)
 
 
 def _reply_text(error: bytes | str) -> str:
     return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
 
 
-def _failed_before_data(message: MailMessage, now: datetime, exc: Exception) -> None:
-    """The server has not been offered the message: retry temporary trouble, give up on a refusal."""
+def _classify(exc: Exception, data_started: bool) -> Outcome:
+    """Before DATA the server has not been offered the message: temporary trouble is retried, a refusal is final.
+    During DATA a clear SMTP reply decides; anything else (a lost connection, a timeout) may have delivered it."""
+    if data_started:
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return _refusal(exc.smtp_code, _reply_text(exc.smtp_error))
+        return Outcome("unknown", 0, f"connection lost during DATA, not resent: {type(exc).__name__}: {exc}")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         replies = list(exc.recipients.values())
         error = "; ".join(f"{addr}: {code} {_reply_text(text)}" for addr, (code, text) in exc.recipients.items())
         temporary = bool(replies) and all(400 <= code < 500 for code, _ in replies)  # e.g. greylisting
-        _failed_attempt(message, now, 450 if temporary else 550, error)
-    elif isinstance(exc, smtplib.SMTPResponseException):  # sender refused, HELO/connect/auth refused
-        _failed_attempt(message, now, exc.smtp_code, _reply_text(exc.smtp_error))
-    elif isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. a non-ASCII address and no SMTPUTF8
-        _failed_attempt(message, now, 554, str(exc))
-    else:
-        if not isinstance(exc, OSError | smtplib.SMTPException):
-            log.warning("mail %s: unexpected error before DATA", message.id, exc_info=exc)
-        _failed_attempt(message, now, 421, f"{type(exc).__name__}: {exc}")
+        return _refusal(450 if temporary else 550, error)
+    if isinstance(exc, smtplib.SMTPResponseException):  # sender refused, HELO/connect/auth refused
+        return _refusal(exc.smtp_code, _reply_text(exc.smtp_error))
+    if isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. a non-ASCII address and no SMTPUTF8
+        return _refusal(554, str(exc))
+    if not isinstance(exc, OSError | smtplib.SMTPException):
+        log.warning("unexpected error before DATA", exc_info=exc)
+    return _refusal(421, f"{type(exc).__name__}: {exc}")
 
 
-def _failed_during_data(message: MailMessage, now: datetime, exc: Exception) -> None:
-    """A clear SMTP reply to DATA decides; anything else (a lost connection, a timeout) may have delivered it."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        _failed_attempt(message, now, exc.smtp_code, _reply_text(exc.smtp_error))
-    else:
-        message.status = "unknown"
-        message.last_error = f"connection lost during DATA, not resent: {type(exc).__name__}: {exc}"[:500]
+def _refusal(code: int, error: str) -> Outcome:
+    return Outcome("temporary" if 400 <= code < 500 else "failed", code, error)
 
 
 def _failed_attempt(message: MailMessage, now: datetime, code: int, error: str) -> None:

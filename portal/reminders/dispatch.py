@@ -9,10 +9,13 @@ one writer's turn. A claim that outlives its lease goes back to scheduled; a sen
 
 import os
 import re
+import signal
 import socket
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from email.utils import formataddr, parseaddr
 
@@ -26,7 +29,7 @@ from portal.mail.models import MailMessage
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.render import render
-from portal.selfservice.service import create_link
+from portal.selfservice.service import new_link
 from portal.types import utcnow
 
 LEASE = timedelta(minutes=5)
@@ -116,10 +119,16 @@ def take_step(items: list[ReminderItem]) -> None:
         item.invoice.last_step = max(item.invoice.last_step, item.step_position)
 
 
-def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smtp_url: str, config) -> str:
-    """Re-check, render and send one claimed reminder. Returns its new status ("lost": the claim was not ours)."""
-    # Locked for this transaction (PostgreSQL; SQLite's IMMEDIATE transaction is a lock already): the sweeper
-    # cannot hand the claim to another worker between this check and the commit of 'sending'.
+def send_one(
+    session: Session, reminder_id: int, worker: str, now: datetime, connection: mail.Connection, config
+) -> str:
+    """Re-check, render and send one claimed reminder. Returns its new status ("lost": the claim was not ours).
+
+    Nothing of the send is committed until the SMTP server has accepted sender and recipient: just before DATA one
+    conditional UPDATE turns this worker's claim into 'sending', together with the mail row, the link and the
+    invoices' new step. A worker that dies before that leaves a claim that lapses and is sent again; one that dies
+    after it leaves 'sending', which the sweeper makes 'unknown' and nobody resends by itself.
+    """
     reminder = session.scalar(
         select(Reminder).where(Reminder.id == reminder_id).with_for_update().execution_options(populate_existing=True)
     )
@@ -132,27 +141,23 @@ def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smt
     kept, status, reason = recheck(reminder, today)
     if status:
         return _finish(session, reminder, status, reason, now)
-    invoices = [item.invoice for item in kept]
     channel = reminder.step.channel if reminder.kind == "reminder" else "email"
-    to_address = debtor.dunning_email
-    take_step(kept)  # from here the step counts as taken, even if SMTP fails: nothing is sent twice by itself
     if channel != "email":
-        rendered = render(session, organisation, reminder, invoices)
-        reminder.todo = rendered.subject[:300]
+        take_step(kept)
+        reminder.todo = render(session, organisation, reminder, [item.invoice for item in kept]).subject[:300]
         return _finish(session, reminder, "todo", "", now)
 
-    link = create_link(session, organisation.id, debtor.id, config["PUBLIC_BASE_URL"], now, reminder.id)
-    rendered = render(session, organisation, reminder, invoices, pay_link=link)
-    attachments = []
-    if reminder.kind == "delivery":
-        attachments = [i.document.id for i in invoices if i.document is not None]
-        missing = [i.number for i in invoices if i.document is None]
-        if missing:
-            reminder.todo = f"No PDF stored for {', '.join(missing)}: the mail gave its details; send the PDF yourself"
+    invoices = [item.invoice for item in kept]
+    url, link = new_link(organisation.id, debtor.id, config["PUBLIC_BASE_URL"], now, reminder.id)
+    rendered = render(session, organisation, reminder, invoices, pay_link=url)
+    documents = [i.document for i in invoices if i.document is not None] if reminder.kind == "delivery" else []
+    for document in documents:
+        _ = document.content  # deferred column: loaded now, before the transaction ends
+    missing = [i.number for i in invoices if i.document is None] if reminder.kind == "delivery" else []
     message = MailMessage(
         organisation_id=organisation.id,
         template="reminder" if reminder.kind == "reminder" else "invoice",
-        to_address=to_address,
+        to_address=debtor.dunning_email,
         from_address=sender(organisation, config["MAIL_FROM"]),
         subject=rendered.subject[:300],
         body_text=rendered.text,
@@ -164,20 +169,80 @@ def send_one(session: Session, reminder_id: int, worker: str, now: datetime, smt
         attempts=1,
         reminder_id=reminder.id,
         message_id=f"<reminder-{reminder.id}@{mail_domain(config['MAIL_FROM'])}>",
-        attachment_ids=attachments or None,
+        attachment_ids=[d.id for d in documents] or None,
     )
     try:
         mail.check_header_safe(message.to_address, message.from_address, message.subject)
     except ValueError as exc:
-        session.rollback()
-        reminder = session.get(Reminder, reminder_id)
         return _finish(session, reminder, "failed", str(exc), now)
-    session.add(message)
-    session.flush()
-    reminder.status, reminder.mail_message_id = "sending", message.id
-    session.commit()  # the send is on record before SMTP hears of it
-    mail.transmit(session, message, smtp_url, now)
+    email = mail.as_email(message, documents)
+    steps = [(item.invoice_id, item.step_position, item.invoice.open_amount) for item in kept]
+    todo = (
+        f"No PDF stored for {', '.join(missing)}: the mail gave its details; send the PDF yourself" if missing else ""
+    )
+    session.commit()  # ends the claim check (and keeps which invoices were left out); nothing is sent yet
+
+    def before_data() -> bool:
+        taken = session.execute(
+            update(Reminder)
+            .where(Reminder.id == reminder_id, Reminder.status == "claimed", Reminder.claimed_by == worker)
+            .values(status="sending")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:  # the lease lapsed and the reminder went to another worker
+            session.rollback()
+            return False
+        session.add_all([message, link])
+        session.flush()
+        session.execute(
+            update(Reminder)
+            .where(Reminder.id == reminder_id)
+            .values(mail_message_id=message.id, todo=todo)
+            .execution_options(synchronize_session=False)
+        )
+        for invoice_id, step, amount in steps:
+            session.execute(
+                update(ReminderItem)
+                .where(ReminderItem.reminder_id == reminder_id, ReminderItem.invoice_id == invoice_id)
+                .values(open_amount=amount)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(Invoice)
+                .where(Invoice.id == invoice_id, Invoice.last_step < step)
+                .values(last_step=step)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()  # the send is on record before the server is offered the message
+        return True
+
+    outcome, offered = connection.send(email, before_data)
+    if outcome.status == "lost":
+        return "lost"
+    if not offered:
+        return _not_offered(session, reminder_id, worker, outcome, now)
+    message = session.get(MailMessage, message.id, populate_existing=True)
+    mail.record_outcome(message, outcome, now)
+    session.commit()
     return settle(session, message.id)
+
+
+def _not_offered(session: Session, reminder_id: int, worker: str, outcome: mail.Outcome, now: datetime) -> str:
+    """The server refused or could not be reached before DATA: nothing was sent and nothing was committed. A
+    temporary trouble puts the reminder back with a back-off; a refusal fails it, to be shown."""
+    reminder = session.scalar(select(Reminder).where(Reminder.id == reminder_id).with_for_update())
+    if reminder.status != "claimed" or reminder.claimed_by != worker:
+        session.rollback()
+        return "lost"
+    reminder.attempts += 1
+    error = f"{outcome.code} {outcome.error}"
+    if outcome.status == "temporary" and reminder.attempts < mail.MAX_ATTEMPTS:
+        reminder.status, reminder.reason = "scheduled", f"retrying: {error}"[:500]
+        reminder.send_at = now + timedelta(seconds=30 * 2 ** (reminder.attempts - 1))
+        reminder.claimed_by, reminder.lease_until = None, None
+        session.commit()
+        return "retrying"
+    return _finish(session, reminder, "failed", error, now)
 
 
 def _finish(session: Session, reminder: Reminder, status: str, reason: str, now: datetime) -> str:
@@ -263,17 +328,39 @@ def dispatch(
     ``stop()`` says so; a stop finishes the reminder being sent and gives the rest of the batch back at once."""
     worker = worker or worker_name()
     counts: Counter = Counter()
-    while not stop():
-        at = now or utcnow()
-        ids = claim(session, at, worker, organisation_id=organisation_id)
-        if not ids:
-            break
-        for position, reminder_id in enumerate(ids):
-            if stop():
-                release(session, ids[position:], worker)
+    with mail.Connection(smtp_url) as connection:  # one SMTP connection for the whole run
+        while not stop():
+            ids = claim(session, now or utcnow(), worker, organisation_id=organisation_id)
+            if not ids:
                 break
-            counts[send_one(session, reminder_id, worker, now or utcnow(), smtp_url, config)] += 1
+            for position, reminder_id in enumerate(ids):
+                if stop():
+                    release(session, ids[position:], worker)
+                    break
+                try:
+                    counts[send_one(session, reminder_id, worker, now or utcnow(), connection, config)] += 1
+                except BaseException:
+                    # The database went away, or the process is told to stop hard: what this worker still holds
+                    # goes back when its lease lapses; what it was sending is settled by the sweeper.
+                    session.rollback()
+                    raise
     return counts
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[Callable[[], bool]]:
+    """A ``stop`` for dispatch(): true once SIGTERM (or Ctrl-C) came, so that the reminder being sent is finished
+    and the rest of the batch is given back at once. Outside the main thread signals cannot be caught: never true."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping.is_set
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stopping.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def sweep(session: Session, now: datetime | None = None) -> int:

@@ -124,6 +124,7 @@ class Reminder(db.Model):
     custom_body: Mapped[str | None] = mapped_column(Text(), default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(40), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    attempts: Mapped[int] = mapped_column(default=0)  # tries the SMTP server turned away before DATA
     mail_message_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"), default=None)
     # A task for the supplier beside the message (e.g. an invoice mailed without its PDF), until done.
     todo: Mapped[str] = mapped_column(String(300), default="")

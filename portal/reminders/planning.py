@@ -34,7 +34,7 @@ from portal.reminders.models import (
     SendDay,
     Step,
 )
-from portal.types import utcnow
+from portal.types import UTCDateTime, utcnow
 
 CALENDAR_DAYS = 400  # how far ahead planning looks; a step further out is planned when it comes into range
 
@@ -352,7 +352,8 @@ def _apply(session: Session, org: int) -> PlanResult:
         pd.c.organisation_id == org,
         ~select(r.c.id).where(planned, r.c.debtor_id == pd.c.debtor_id, r.c.kind == pd.c.kind).exists(),
     )
-    new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(now), literal(now))
+    stamp = literal(now, UTCDateTime())
+    new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(0), stamp, stamp)
     created = session.execute(
         insert(r)
         .from_select(
@@ -368,6 +369,7 @@ def _apply(session: Session, org: int) -> PlanResult:
                 "pinned",
                 "reason",
                 "todo",
+                "attempts",
                 "created_at",
                 "updated_at",
             ],

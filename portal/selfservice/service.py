@@ -4,8 +4,6 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from portal.selfservice.models import AccessLink
 
 LINK_LIFETIME = timedelta(days=90)
@@ -15,18 +13,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_link(
-    session: Session, organisation_id: int, debtor_id: int, base_url: str, now: datetime, reminder_id: int | None = None
-) -> str:
-    """A new link for the debtor (192 random bits); returns the URL, which is nowhere else but in what carries it."""
+def new_link(
+    organisation_id: int, debtor_id: int, base_url: str, now: datetime, reminder_id: int | None = None
+) -> tuple[str, AccessLink]:
+    """A new link for the debtor (192 random bits): the URL, which is nowhere else but in what carries it, and the
+    row to store with the hash (the caller adds it when what carries the link is committed)."""
     token = secrets.token_urlsafe(24)
-    session.add(
-        AccessLink(
-            organisation_id=organisation_id,
-            debtor_id=debtor_id,
-            reminder_id=reminder_id,
-            token_hash=hash_token(token),
-            expires_at=now + LINK_LIFETIME,
-        )
+    link = AccessLink(
+        organisation_id=organisation_id,
+        debtor_id=debtor_id,
+        reminder_id=reminder_id,
+        token_hash=hash_token(token),
+        expires_at=now + LINK_LIFETIME,
     )
-    return f"{base_url}/s/{token}"
+    return f"{base_url}/s/{token}", link

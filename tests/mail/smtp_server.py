@@ -20,16 +20,20 @@ class RecordingHandler:
     def __init__(self):
         self._lock = threading.Lock()
         self.envelopes = []
+        self._parsed: list[EmailMessage] = []
         self.data_commands = 0
 
     def accept(self, envelope) -> None:
         with self._lock:
             self.envelopes.append(envelope)
+            self._parsed.append(message_from_bytes(envelope.original_content, policy=policy.default))
 
     @property
     def messages(self) -> list[EmailMessage]:
+        # Parsed once, at accept: aiosmtpd reads every attribute of its handler on each connection, and parsing
+        # every message so far there made a run of many mails quadratic.
         with self._lock:
-            return [message_from_bytes(env.original_content, policy=policy.default) for env in self.envelopes]
+            return list(self._parsed)
 
     def reply_to_data(self, server, session, envelope) -> str:
         self.accept(envelope)
