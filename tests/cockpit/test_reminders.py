@@ -92,6 +92,7 @@ def test_block_needs_a_reason_and_unblock_restores(client, db_session, signed_in
     db_session.refresh(ann)
     assert (ann.status, ann.reason, ann.pinned) == ("blocked", "Agreed by phone", True)
     assert "Agreed by phone" in client.get("/cockpit/reminders").text
+    assert "Reminder blocked: Agreed by phone" in client.get(f"/cockpit/debtors/{ann.debtor_id}").text
     client.post(f"/cockpit/reminders/{ann.id}/unblock", data={"csrf_token": token})
     db_session.refresh(ann)
     assert ann.status == "scheduled"
@@ -169,7 +170,8 @@ def test_holds_on_a_debtor_and_an_invoice(client, db_session, org, signed_in, pl
     client.post(f"/cockpit/debtors/{ann.debtor_id}/hold", data={"csrf_token": token, "until": until, "reason": "Talks"})
     db_session.refresh(ann.debtor)
     assert ann.debtor.hold_until.isoformat() == until and ann.debtor.hold_reason == "Talks"
-    assert "Held until" in client.get(f"/cockpit/debtors/{ann.debtor_id}").text
+    debtor_page = client.get(f"/cockpit/debtors/{ann.debtor_id}").text
+    assert "Held until" in debtor_page and "Reminders held until" in debtor_page and "Talks" in debtor_page
     past = (org.today() - timedelta(days=1)).isoformat()
     invoice = bob.items[0].invoice
     client.post(f"/cockpit/invoices/{invoice.id}/hold", data={"csrf_token": token, "until": past})
