@@ -314,3 +314,33 @@ def test_a_clock_every_half_hour_across_the_dst_change_sends_one_mail_per_step(a
     [sent] = [r for r in _reminders(live_db, organisation) if r.status == "sent"]
     assert sent.send_on == date(2026, 10, 25)
     assert sent.send_at == datetime(2026, 10, 25, 8, 0, tzinfo=UTC)  # 09:00 CET, after the change
+
+
+def test_two_clocks_planning_at_once_make_one_reminder_per_debtor(app, live_db):
+    organisation, debtors = _planned(live_db, debtors=30)
+    today, organisation_id = organisation.today(), organisation.id
+    live_db.execute(Reminder.__table__.delete())  # start from nothing planned
+    live_db.commit()
+    live_db.close()
+    results, barrier = [], threading.Barrier(2)
+
+    def clock():
+        from portal.extensions import db
+
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                results.append(plan(db.session, organisation_id, today=today, first=today))
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=clock) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(r.created for r in results) == [0, 30]
+    reminders = live_db.scalars(select(Reminder).where(Reminder.organisation_id == organisation_id)).all()
+    assert len(reminders) == 30 and len({r.debtor_id for r in reminders}) == 30
