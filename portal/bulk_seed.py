@@ -196,7 +196,7 @@ def seed_bulk(session: Session, *, slug: str, debtors: int, invoices: int, seed:
         slug=slug,
         name=f"Bench {slug}",
         sender_name=f"Bench {slug} Debiteurenbeheer",
-        sender_email=f"debiteuren@{slug}.duly.test",
+        sender_email=f"debiteuren@{slug}.example",
         iban="NL91ABNA0417164300",
         bic="ABNANL2A",
         reference_scheme="nl",

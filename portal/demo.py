@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
+from portal import events
 from portal.debtors.service import create_debtor
 from portal.events import Event
 from portal.invoices.models import Invoice
@@ -85,7 +86,7 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
         locale="nl",
         home_currency="EUR",
         sender_name="Demo B.V. Debiteurenbeheer",
-        sender_email="debiteuren@demo.duly.test",
+        sender_email="debiteuren@demo-bv.example",  # .test is a reserved name the settings form (rightly) refuses
         iban="NL91ABNA0417164300",
         bic="ABNANL2A",
         reference_scheme="nl",
@@ -190,6 +191,16 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
                     ReminderItem(invoice_id=invoice.id, step_position=passed[-1], open_amount=invoice.open_amount)
                 )
         if items:
+            event = events.record(
+                session,
+                organisation.id,
+                "reminder:sent",
+                debtor_id=debtor_id,
+                step=max(item.step_position for item in items),
+                invoices=", ".join(i.number for i in invoices if i.last_step > 0),
+                reason="",
+            )
+            event.created_at = at
             session.add(
                 Reminder(
                     organisation_id=organisation.id,

@@ -150,7 +150,7 @@ def debtor_detail(debtor_id: int):
         credit=debtor_credit(db.session, organisation.id, debtor.id),
         timeline=timeline,
         scenario=_scenario(debtor, today),
-        upcoming=upcoming_for(debtor.id),
+        upcoming=upcoming_for(debtor_id=debtor.id),
         payment_form=PaymentForm(currency=organisation.home_currency, received_on=today),
         credit_form=_credit_form(debtor, today),
     )

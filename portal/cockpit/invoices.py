@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from portal.cockpit.forms import InvoiceEditForm, InvoiceForm
 from portal.cockpit.pagination import current_page_number, paginate
+from portal.cockpit.reminders import upcoming_for
 from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.debtors.models import Debtor
@@ -128,7 +129,11 @@ def invoice_detail(invoice_id: int):
         scoped(Event).where(Event.invoice_id == invoice.id).order_by(Event.created_at.desc(), Event.id.desc())
     ).all()
     return render_template(
-        "cockpit/invoices/detail.html", invoice=invoice, timeline=timeline, today=current_user.organisation.today()
+        "cockpit/invoices/detail.html",
+        invoice=invoice,
+        timeline=timeline,
+        today=current_user.organisation.today(),
+        upcoming=upcoming_for(invoice_id=invoice.id),
     )
 
 

@@ -63,7 +63,8 @@ def reminders_index():
         page=page,
         days=days,
         filters=filters,
-        scenarios=scenarios_of(db.session, current_organisation_id()),
+        scenarios=(scenarios := scenarios_of(db.session, current_organisation_id())),
+        most_steps=max((len(scenario.steps) for scenario in scenarios), default=1),
     )
 
 
@@ -184,7 +185,7 @@ def reminders_sent():
         stmt = stmt.where(Reminder.status == status)
     page = paginate(
         db.session,
-        _with_details(stmt.order_by(Reminder.updated_at.desc(), Reminder.id.desc())),
+        _with_details(stmt.order_by(Reminder.send_on.desc(), Reminder.id.desc())),
         current_page_number(),
     )
     counts = dict(
@@ -248,6 +249,8 @@ def _hold(debtor_id: int | None, invoice_id: int | None, back: str):
         db.session.rollback()
         flash(str(error), "error")
         return redirect(back, 303)
+    # Reminders already planned for it go at the next planning run, rung now rather than at the clock's.
+    enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
     db.session.commit()
     flash(f"Reminders held until {day.isoformat()}." if day else "Hold lifted.", "success")
     return redirect(back, 303)
@@ -267,12 +270,11 @@ def invoice_hold(invoice_id: int):
     return _hold(None, invoice.id, url_for("cockpit.invoice_detail", invoice_id=invoice.id))
 
 
-def upcoming_for(debtor_id: int) -> list[Reminder]:
-    """The debtor's reminders to come, for its page."""
-    return db.session.scalars(
-        _with_details(
-            scoped(Reminder)
-            .where(Reminder.debtor_id == debtor_id, Reminder.status.in_(("scheduled", "blocked", "claimed")))
-            .order_by(Reminder.send_on)
-        )
-    ).all()
+def upcoming_for(debtor_id: int | None = None, invoice_id: int | None = None) -> list[Reminder]:
+    """The reminders to come for a debtor's page, or an invoice's."""
+    stmt = scoped(Reminder).where(Reminder.status.in_(("scheduled", "blocked", "claimed")))
+    if debtor_id is not None:
+        stmt = stmt.where(Reminder.debtor_id == debtor_id)
+    if invoice_id is not None:
+        stmt = stmt.where(Reminder.items.any(ReminderItem.invoice_id == invoice_id))
+    return db.session.scalars(_with_details(stmt.order_by(Reminder.send_on))).all()

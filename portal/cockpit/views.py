@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices import queries
 from portal.invoices.models import Invoice
+from portal.jobs import enqueue_after_commit
 from portal.ledger.models import Payment
 from portal.mail.models import MailMessage
 from portal.mail.service import queue_mail
@@ -170,6 +171,8 @@ def settings_post():
             db.session.rollback()
             form.iban.errors.append(str(exc))
         else:
+            # The send window, holidays or gap may have changed: plan now rather than at the clock's next run.
+            enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_user.organisation_id)
             db.session.commit()
             flash("Settings saved.", "success")
             return redirect(url_for("cockpit.settings"), 303)

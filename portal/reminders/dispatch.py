@@ -263,7 +263,7 @@ def _record(session: Session, reminder: Reminder) -> None:
         debtor_id=reminder.debtor_id,
         reminder=reminder.id,
         step=reminder.step_position,
-        invoices=[item.invoice.number for item in reminder.items if not item.dropped][:20],
+        invoices=", ".join(item.invoice.number for item in reminder.items if not item.dropped)[:300],
         reason=reminder.reason,
     )
 

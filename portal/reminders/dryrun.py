@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from portal.organisations.models import Organisation
 from portal.reminders.dispatch import recheck, take_step
 from portal.reminders.models import Reminder
-from portal.reminders.planning import plan
+from portal.reminders.planning import first_day, plan
 from portal.reminders.render import render
 
 MAX_DAYS = 60
@@ -42,7 +42,8 @@ class DryMessage:
 
 def dry_run(session: Session, organisation_id: int, days: int, today: date | None = None) -> list[DryMessage]:
     organisation = session.get(Organisation, organisation_id)
-    today = today or organisation.today()
+    # As planning does: once today's sending hours are over, the first day is tomorrow.
+    today = today or first_day(organisation)
     days = max(1, min(days, MAX_DAYS))
     messages: list[DryMessage] = []
     savepoint = session.begin_nested()

@@ -15,6 +15,7 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
+from portal.reminders.planning import first_day, send_days
 from portal.reminders.texts import check_text
 from portal.types import utcnow
 
@@ -55,8 +56,19 @@ def _record(session, reminder: Reminder, kind: str, actor_user_id: int | None, *
 def move(session: Session, organisation_id: int, reminder_id: int, day: date, *, actor_user_id: int) -> Reminder:
     """Move to another day (pinned). If the debtor already has a reminder waiting on that day, the two become one."""
     organisation = session.get(Organisation, organisation_id)
-    if day < organisation.today():
-        raise ScheduleError("Choose today or a later date.")
+    earliest = first_day(organisation)
+    if day < earliest:
+        raise ScheduleError(
+            "Choose today or a later date."
+            if day < organisation.today()
+            else f"Today's sending hours are over; choose {earliest.isoformat()} or later."
+        )
+    [(_, sendable, _)] = send_days(organisation, day, day)
+    if sendable != day:
+        raise ScheduleError(
+            f"{day.isoformat()} is a weekend day or public holiday, when reminders do not go out; "
+            f"the next day they do is {sendable.isoformat()}."
+        )
     reminder = _get(session, organisation_id, reminder_id, "scheduled", "blocked")
     other = session.scalar(
         select(Reminder).where(

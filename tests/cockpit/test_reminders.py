@@ -185,3 +185,28 @@ def test_holds_on_a_debtor_and_an_invoice(client, db_session, org, signed_in, pl
     client.post(f"/cockpit/debtors/{debtor.id}/hold", data={"csrf_token": token, "action": "lift"})
     db_session.refresh(debtor)
     assert debtor.hold_until is None
+
+
+def test_a_move_only_to_a_day_reminders_go_out(client, db_session, org, signed_in, planned):
+    from datetime import date
+
+    ann, _ = planned
+    token = csrf_from(client.get(f"/cockpit/reminders/{ann.id}").text)
+    saturday = org.today() + timedelta(days=(5 - org.today().weekday()) % 7 or 7)
+    assert saturday.weekday() == 5
+    client.post(f"/cockpit/reminders/{ann.id}/move", data={"csrf_token": token, "send_on": saturday.isoformat()})
+    page = client.get(f"/cockpit/reminders/{ann.id}").text
+    assert "weekend day or public holiday" in page
+    kings_day = date(org.today().year + 1, 4, 27)
+    if kings_day.weekday() < 5:
+        client.post(f"/cockpit/reminders/{ann.id}/move", data={"csrf_token": token, "send_on": kings_day.isoformat()})
+        assert "weekend day or public holiday" in client.get(f"/cockpit/reminders/{ann.id}").text
+    db_session.refresh(ann)
+    assert not ann.pinned
+
+
+def test_an_invoice_page_shows_its_coming_reminder(client, signed_in, planned):
+    ann, _ = planned
+    invoice = ann.items[0].invoice
+    page = client.get(f"/cockpit/invoices/{invoice.id}").text
+    assert f"/cockpit/reminders/{ann.id}" in page and "Hold reminders until" in page

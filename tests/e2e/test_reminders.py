@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
+from portal.reminders.planning import send_days
 from tests.e2e.test_accounts import PASSWORD, publish, unique_email
 from tests.e2e.test_receivables import worker  # noqa: F401 - the real RQ worker fixture
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
@@ -22,7 +23,9 @@ def supplier(live_db):
     bob = make_debtor(live_db, organisation, name="Bouwbedrijf Bob", email="bob@example.com", language="nl")
     make_invoice(live_db, ann, "250.00", number="INK-1", days_overdue=9)
     make_invoice(live_db, bob, "80.00", number="INK-2", days_overdue=9)
-    later = (organisation.today() + timedelta(days=12)).isoformat()
+    day = organisation.today() + timedelta(days=12)
+    [(_, sendable, _)] = send_days(organisation, day, day)  # not a weekend day or holiday: those are refused
+    later = sendable.isoformat()
     email = user.email
     publish(live_db)
     return email, later
@@ -64,6 +67,7 @@ def test_plan_preview_move_block_and_send_now(visitor, server, supplier, worker)
     expect(page.locator("header")).to_contain_text("Agreed by phone to wait")
     page.get_by_role("button", name="Unblock").click()
     expect(page.locator("header")).to_contain_text("scheduled")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Send this reminder to ... now?"
     page.get_by_role("button", name="Send now").click()
     expect(page.locator(".flash")).to_contain_text("Sending now")
     # The worker sends it within moments; the page shows what was sent.
