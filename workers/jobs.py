@@ -105,6 +105,23 @@ def plan_reminders() -> dict[str, int]:
             db.session.remove()
 
 
+def plan_organisation(organisation_id: int) -> str:
+    """Plan one organisation now: after a hold or a settings change, instead of at the clock's next run."""
+    from portal.organisations.models import Organisation
+    from portal.reminders.planning import first_day, plan
+
+    with app_context():
+        try:
+            organisation = db.session.get(Organisation, organisation_id)
+            if organisation is None:
+                return "gone"
+            result = plan(db.session, organisation_id, first=first_day(organisation))
+            db.session.commit()
+            return str(result)
+        finally:
+            db.session.remove()
+
+
 def dispatch_reminders() -> dict[str, int]:
     """Send due reminders until none is left. On SIGTERM the reminder being sent is finished and the rest of the
     batch goes back to scheduled at once, instead of waiting for its lease (workers.worker passes a warm
