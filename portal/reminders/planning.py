@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 
 import holidays
 from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
@@ -118,6 +119,7 @@ def ensure_calendar(session: Session, organisation: Organisation, first: date) -
     ]
     if rows:
         session.execute(insert(SendDay), rows)
+        _analyze(session, SendDay.__table__)
     return key
 
 
@@ -226,8 +228,16 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
     columns = ["organisation_id", "invoice_id", "debtor_id", "kind", "scenario_id", "step_position", "due_on"]
     session.execute(delete(pr).where(pr.c.organisation_id == org))
     session.execute(delete(pd).where(pd.c.organisation_id == org))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # The join to the next step goes through an expression PostgreSQL cannot estimate (it guesses a few dozen
+        # rows of hundreds of thousands) and picks a nested loop of index lookups; hashing is six times faster.
+        session.execute(text("SET LOCAL enable_nestloop = off"))
     for query in candidates(session, organisation, today, first, calendar):
         session.execute(insert(pr).from_select(columns, query))
+    if postgres:
+        session.execute(text("SET LOCAL enable_nestloop = on"))
+    _analyze(session, pr)
 
     # Each debtor's next contact: its earliest step, not within the minimum gap of its last contact...
     session.execute(
@@ -276,6 +286,7 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
             .exists(),
         )
     )
+    _analyze(session, pd)
     highest = (
         select(func.max(pr.c.step_position))
         .where(pr.c.organisation_id == org, pr.c.debtor_id == pd.c.debtor_id, pr.c.kind == pd.c.kind)
@@ -287,6 +298,24 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
     session.execute(delete(pr).where(pr.c.organisation_id == org))
     session.execute(delete(pd).where(pd.c.organisation_id == org))
     return result
+
+
+_PLANNED = "status = 'scheduled' AND NOT pinned"  # the predicate of ux_reminders_planned
+
+
+def _insert(session: Session, table):
+    """INSERT in the database's own dialect, for its ON CONFLICT DO NOTHING (both spell it the same way)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _analyze(session: Session, *tables) -> None:
+    """Fresh statistics for tables this run just filled: PostgreSQL would otherwise plan the next statements for
+    the empty tables autovacuum last saw."""
+    if session.get_bind().dialect.name == "postgresql":
+        for table in tables:
+            session.execute(text(f"ANALYZE {table.name}"))
 
 
 def _apply(session: Session, org: int) -> PlanResult:
@@ -310,17 +339,22 @@ def _apply(session: Session, org: int) -> PlanResult:
             pr.c.debtor_id == r.c.debtor_id,
             pr.c.kind == r.c.kind,
         )
+        .correlate(ri, r)
         .exists()
     )
-    stale_item = select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ~item_planned).exists()
+    stale_item = select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ~item_planned).correlate(r).exists()
     missing_item = (
         select(pr.c.invoice_id)
         .where(
             pr.c.organisation_id == org,
             pr.c.debtor_id == r.c.debtor_id,
             pr.c.kind == r.c.kind,
-            ~select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id).exists(),
+            ~select(ri.c.invoice_id)
+            .where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id)
+            .correlate(r, pr)
+            .exists(),
         )
+        .correlate(r)
         .exists()
     )
     result = PlanResult()
@@ -346,16 +380,15 @@ def _apply(session: Session, org: int) -> PlanResult:
             updated_at=now,
         )
     )
+    # New debtors' reminders. The partial unique index (one unpinned scheduled reminder per debtor and kind) turns
+    # away those that exist: an anti-join against the table being filled would rescan what it just wrote.
     new = select(
         literal(org), pd.c.debtor_id, pd.c.kind, pd.c.scenario_id, pd.c.step_position, pd.c.send_on, pd.c.send_at
-    ).where(
-        pd.c.organisation_id == org,
-        ~select(r.c.id).where(planned, r.c.debtor_id == pd.c.debtor_id, r.c.kind == pd.c.kind).exists(),
-    )
+    ).where(pd.c.organisation_id == org)
     stamp = literal(now, UTCDateTime())
     new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(0), stamp, stamp)
     created = session.execute(
-        insert(r)
+        _insert(session, r)
         .from_select(
             [
                 "organisation_id",
@@ -375,6 +408,7 @@ def _apply(session: Session, org: int) -> PlanResult:
             ],
             new,
         )
+        .on_conflict_do_nothing(index_elements=["debtor_id", "kind"], index_where=text(_PLANNED))
         .returning(r.c.id)
     ).all()
     result.created = len(created)
@@ -391,16 +425,15 @@ def _apply(session: Session, org: int) -> PlanResult:
         )
     )
     session.execute(
-        insert(ri).from_select(
+        _insert(session, ri)
+        .from_select(
             ["reminder_id", "invoice_id", "step_position", "dropped"],
             select(r.c.id, pr.c.invoice_id, pr.c.step_position, literal(""))
             .select_from(pr)
             .join(r, and_(planned, r.c.debtor_id == pr.c.debtor_id, r.c.kind == pr.c.kind))
-            .where(
-                pr.c.organisation_id == org,
-                ~select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id).exists(),
-            ),
+            .where(pr.c.organisation_id == org),
         )
+        .on_conflict_do_nothing(index_elements=["reminder_id", "invoice_id"])  # items already there stay
     )
     result.unchanged = before - result.removed - result.updated
     session.expire_all()
