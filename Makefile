@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench bench-pages clean
+.PHONY: demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench bench-pages bench-reminders clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,14 +48,19 @@ system-deps:
 services:
 	scripts/ensure-services
 
-## bench: ledger and demo figures, then page latency at 100,000 debtors / 1,000,000 invoices (about 10 minutes)
+## bench: ledger and demo figures, page latency at 100,000 debtors / 1,000,000 invoices, then the reminder engine (about 30 minutes)
 bench: install services
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.reminders
 
 ## bench-pages: only the page latency benchmark (PostgreSQL scratch database, dropped afterwards)
 bench-pages: install services
 	$(BIN)/python -m bench.pages
+
+## bench-reminders: only the reminder engine: planning at 1,000,000 invoices, dispatch rate and worker memory over SMTP (about 20 minutes)
+bench-reminders: install services
+	$(BIN)/python -m bench.reminders
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache .hypothesis
