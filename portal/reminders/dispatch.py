@@ -198,6 +198,9 @@ def send_one(
     )
     session.commit()  # ends the claim check (and keeps which invoices were left out); nothing is sent yet
 
+    ids: dict[str, int] = {}
+    about = (organisation.id, debtor.id, reminder.step_position, [i.number for i in invoices])
+
     def before_data() -> bool:
         taken = session.execute(
             update(Reminder)
@@ -210,6 +213,7 @@ def send_one(
             return False
         session.add_all([message, link])
         session.flush()
+        ids["message"] = message.id  # read now: after the commit it would be read back from the database
         session.execute(
             update(Reminder)
             .where(Reminder.id == reminder_id)
@@ -237,12 +241,10 @@ def send_one(
         return "lost"
     if not offered:
         return _not_offered(session, reminder_id, worker, outcome, now)
-    return _record_send(session, reminder_id, message.id, outcome, now, rendered, [i.number for i in invoices])
+    return _record_send(session, reminder_id, ids["message"], outcome, now, rendered, about)
 
 
-def _record_send(
-    session: Session, reminder_id: int, message_id: int, outcome, now: datetime, rendered, numbers: list[str]
-) -> str:
+def _record_send(session: Session, reminder_id: int, message_id: int, outcome, now: datetime, rendered, about) -> str:
     """The mail's outcome, and the reminder's when the outcome is final, in one commit: what settle() does, from
     what this worker holds in memory instead of reading it all back."""
     message = MailMessage(status="sending", attempts=1, last_error="", body_text=rendered.text, body_html=rendered.html)
@@ -283,14 +285,14 @@ def _record_send(
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
-        reminder = session.get(Reminder, reminder_id)
+        organisation_id, debtor_id, step, numbers = about
         events.record(
             session,
-            reminder.organisation_id,
+            organisation_id,
             f"reminder:{final}",
-            debtor_id=reminder.debtor_id,
+            debtor_id=debtor_id,
             reminder=reminder_id,
-            step=reminder.step_position,
+            step=step,
             invoices=", ".join(numbers)[:300],
             reason=reason,
         )
