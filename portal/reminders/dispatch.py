@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from email.utils import formataddr, parseaddr
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal import events
@@ -196,43 +196,39 @@ def send_one(
     todo = (
         f"No PDF stored for {', '.join(missing)}: the mail gave its details; send the PDF yourself" if missing else ""
     )
+    about = (organisation.id, debtor.id, reminder.step_position, [i.number for i in invoices])  # before the commit
     session.commit()  # ends the claim check (and keeps which invoices were left out); nothing is sent yet
 
     ids: dict[str, int] = {}
-    about = (organisation.id, debtor.id, reminder.step_position, [i.number for i in invoices])
 
     def before_data() -> bool:
-        taken = session.execute(
-            update(Reminder)
-            .where(Reminder.id == reminder_id, Reminder.status == "claimed", Reminder.claimed_by == worker)
-            .values(status="sending")
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:  # the lease lapsed and the reminder went to another worker
-            session.rollback()
-            return False
         session.add_all([message, link])
         session.flush()
         ids["message"] = message.id  # read now: after the commit it would be read back from the database
-        session.execute(
+        # Only this UPDATE turns the claim into a send: if the lease lapsed and another worker claimed it, it
+        # matches nothing, and the rollback takes the mail row and the link with it.
+        taken = session.execute(
             update(Reminder)
-            .where(Reminder.id == reminder_id)
-            .values(mail_message_id=message.id, todo=todo)
+            .where(Reminder.id == reminder_id, Reminder.status == "claimed", Reminder.claimed_by == worker)
+            .values(status="sending", mail_message_id=message.id, todo=todo)
             .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            session.rollback()
+            return False
+        items, invoices_table = ReminderItem.__table__, Invoice.__table__
+        session.execute(  # one executemany each, however many invoices
+            update(items)
+            .where(items.c.reminder_id == reminder_id, items.c.invoice_id == bindparam("b_invoice"))
+            .values(open_amount=bindparam("b_amount")),
+            [{"b_invoice": invoice_id, "b_amount": amount} for invoice_id, _, amount in steps],
         )
-        for invoice_id, step, amount in steps:
-            session.execute(
-                update(ReminderItem)
-                .where(ReminderItem.reminder_id == reminder_id, ReminderItem.invoice_id == invoice_id)
-                .values(open_amount=amount)
-                .execution_options(synchronize_session=False)
-            )
-            session.execute(
-                update(Invoice)
-                .where(Invoice.id == invoice_id, Invoice.last_step < step)
-                .values(last_step=step)
-                .execution_options(synchronize_session=False)
-            )
+        session.execute(
+            update(invoices_table)
+            .where(invoices_table.c.id == bindparam("b_invoice"), invoices_table.c.last_step < bindparam("b_step"))
+            .values(last_step=bindparam("b_step")),
+            [{"b_invoice": invoice_id, "b_step": step} for invoice_id, step, _ in steps],
+        )
         session.commit()  # the send is on record before the server is offered the message
         return True
 
