@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from email.utils import formataddr, parseaddr
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from portal import events
 from portal.debtors.models import Debtor
@@ -136,17 +136,21 @@ def send_one(
     invoices' new step. A worker that dies before that leaves a claim that lapses and is sent again; one that dies
     after it leaves 'sending', which the sweeper makes 'unknown' and nobody resends by itself.
     """
-    reminder = session.scalar(
-        select(Reminder)
-        .where(Reminder.id == reminder_id)
-        .with_for_update(of=Reminder)
-        # Everything the checks and the text need, in a few queries rather than a lazy load each.
-        .options(
-            joinedload(Reminder.debtor).selectinload(Debtor.contacts),
-            selectinload(Reminder.items).joinedload(ReminderItem.invoice),
-            joinedload(Reminder.scenario).selectinload(Scenario.steps),
+    reminder = (
+        session.scalars(
+            select(Reminder)
+            .where(Reminder.id == reminder_id)
+            .with_for_update(of=Reminder)
+            # Everything the checks and the text need, in a few queries rather than a lazy load each.
+            .options(  # one round trip: the rows of a reminder are few
+                joinedload(Reminder.debtor).joinedload(Debtor.contacts),
+                joinedload(Reminder.items).joinedload(ReminderItem.invoice),
+                joinedload(Reminder.scenario).joinedload(Scenario.steps),
+            )
+            .execution_options(populate_existing=True)
         )
-        .execution_options(populate_existing=True)
+        .unique()
+        .first()
     )
     if reminder is None or reminder.status != "claimed" or reminder.claimed_by != worker:
         session.rollback()
