@@ -83,9 +83,11 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.cockpit import debtors, imports, invoices, reminders, scenarios  # noqa: F401 - their routes join the blueprint
     from portal.cockpit.views import bp as cockpit_bp
+    from portal.selfservice.views import bp as selfservice_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(cockpit_bp)
+    app.register_blueprint(selfservice_bp)
 
     @app.get("/healthz")
     def healthz():

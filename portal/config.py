@@ -64,6 +64,8 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Opening self-service links, per address: enough for a debtor, far too few to guess a 192-bit token.
+        self.SELFSERVICE_RATE_LIMIT = env.get("SELFSERVICE_RATE_LIMIT", "30 per minute")
         self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))
         self.INVITE_TOKEN_DAYS = int(env.get("INVITE_TOKEN_DAYS", "7"))
         # Invoice files: a large CSV export is tens of megabytes; the import streams it row by row.

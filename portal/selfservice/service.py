@@ -4,6 +4,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from portal.selfservice.models import AccessLink
 
 LINK_LIFETIME = timedelta(days=90)
@@ -27,3 +30,15 @@ def new_link(
         expires_at=now + LINK_LIFETIME,
     )
     return f"{base_url}/s/{token}", link
+
+
+def find_link(session: Session, token: str, now: datetime) -> AccessLink | None:
+    """The link a token opens: known, not revoked, not expired. Anything else is None, whichever it was."""
+    if not token or len(token) > 100:
+        return None
+    link = session.scalar(select(AccessLink).where(AccessLink.token_hash == hash_token(token)))
+    return link if link is not None and usable(link, now) else None
+
+
+def usable(link: AccessLink, now: datetime) -> bool:
+    return link.revoked_at is None and link.expires_at > now
