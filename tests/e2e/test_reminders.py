@@ -36,7 +36,7 @@ def open_reminder(visitor, debtor: str) -> None:
     visitor.follow(link, link.get_attribute("href"))
 
 
-def test_plan_preview_move_block_and_send_now(visitor, server, supplier, worker):  # noqa: F811
+def test_plan_preview_move_block_and_send_now(visitor, new_session, server, supplier, worker):  # noqa: F811
     email, later = supplier
     page = visitor.page
     visitor.login(email, PASSWORD)
@@ -85,6 +85,17 @@ def test_plan_preview_move_block_and_send_now(visitor, server, supplier, worker)
     visitor.follow(link, link.get_attribute("href"))
     expect(page.locator("body")).to_contain_text("Beste Bouwbedrijf Bob")
     visitor.screenshot("reminder-in-outbox")
+
+    # The debtor follows the link in the mail: its own page, in Dutch, without the token in the address.
+    link = re.search(r"/s/[A-Za-z0-9_-]{20,}", page.locator(".mail-body").inner_text()).group(0)
+    debtor = new_session()
+    debtor.goto(link)
+    debtor.page.wait_for_url(re.compile(r"/s/$"))
+    expect(debtor.page.locator("#selfservice-invoices")).to_contain_text("INK-2")
+    expect(debtor.page.locator("h2").first).to_have_text("Openstaande facturen")
+    debtor.screenshot("selfservice-page")
+    debtor.page.get_by_role("link", name="English").click()
+    expect(debtor.page.locator("h2").first).to_have_text("Open invoices")
 
     visitor.nav("Reminders")
     visitor.follow(page.locator(".tabs").get_by_role("link", name="Sent"), "/cockpit/reminders/sent")
