@@ -332,6 +332,7 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "min_gap_days": "5",
         "holiday_country": "BE",
         "deliver_invoices": "y",
+        "link_lifetime_days": "30",
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)
@@ -342,6 +343,7 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
     assert (organisation.behaviour_strict_min_days, organisation.behaviour_half_life_days) == (25, 120)
     assert (organisation.send_hour, organisation.send_until_hour, organisation.min_gap_days) == (8, 18, 5)
     assert organisation.holiday_country == "BE" and organisation.deliver_invoices
+    assert organisation.link_lifetime_days == 30
     assert not organisation.business_days_only  # unticked
     assert (organisation.name, organisation.iban, organisation.reference_scheme) == (
         "Renamed B.V.",
@@ -372,6 +374,7 @@ def test_scenario_thresholds_must_make_sense(client, db_session, auth):
         "send_until_hour": "9",
         "min_gap_days": "0",
         "holiday_country": "NL",
+        "link_lifetime_days": "60",
         "csrf_token": csrf_from(page),
     }
     response = client.post("/cockpit/settings", data=form)

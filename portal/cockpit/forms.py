@@ -78,6 +78,9 @@ class SettingsForm(FlaskForm):
         "No reminders on public holidays of",
         choices=[SelectChoice(code, name) for code, name in HOLIDAY_COUNTRIES],
     )
+    link_lifetime_days = IntegerField(
+        "Self-service links work for (days)", validators=[InputRequired(), NumberRange(1, 365)]
+    )
     deliver_invoices = BooleanField("Duly mails new invoices to the debtor (with their PDF) as the first step")
 
     def validate_send_until_hour(self, field):

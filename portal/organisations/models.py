@@ -48,6 +48,8 @@ class Organisation(db.Model):
     min_gap_days: Mapped[int] = mapped_column(default=7, server_default="7")
     # Duly mails new invoices itself (with their stored PDF) as the first step.
     deliver_invoices: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # How long the self-service link in a message keeps working.
+    link_lifetime_days: Mapped[int] = mapped_column(default=60, server_default="60")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")

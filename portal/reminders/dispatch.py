@@ -168,7 +168,14 @@ def send_one(
         return _finish(session, reminder, "todo", "", now)
 
     invoices = [item.invoice for item in kept]
-    url, link = new_link(organisation.id, debtor.id, config["PUBLIC_BASE_URL"], now, reminder.id)
+    url, link = new_link(
+        organisation.id,
+        debtor.id,
+        config["PUBLIC_BASE_URL"],
+        now,
+        reminder.id,
+        lifetime=timedelta(days=organisation.link_lifetime_days),
+    )
     rendered = render(session, organisation, reminder, invoices, pay_link=url)
     documents = [i.document for i in invoices if i.document is not None] if reminder.kind == "delivery" else []
     for document in documents:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal.selfservice.models import AccessLink
 
-LINK_LIFETIME = timedelta(days=90)
+LINK_LIFETIME = timedelta(days=60)  # the default of Organisation.link_lifetime_days
 
 
 def hash_token(token: str) -> str:
@@ -17,7 +17,12 @@ def hash_token(token: str) -> str:
 
 
 def new_link(
-    organisation_id: int, debtor_id: int, base_url: str, now: datetime, reminder_id: int | None = None
+    organisation_id: int,
+    debtor_id: int,
+    base_url: str,
+    now: datetime,
+    reminder_id: int | None = None,
+    lifetime: timedelta = LINK_LIFETIME,
 ) -> tuple[str, AccessLink]:
     """A new link for the debtor (192 random bits): the URL, which is nowhere else but in what carries it, and the
     row to store with the hash (the caller adds it when what carries the link is committed)."""
@@ -27,7 +32,7 @@ def new_link(
         debtor_id=debtor_id,
         reminder_id=reminder_id,
         token_hash=hash_token(token),
-        expires_at=now + LINK_LIFETIME,
+        expires_at=now + lifetime,
     )
     return f"{base_url}/s/{token}", link
 

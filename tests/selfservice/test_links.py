@@ -69,17 +69,23 @@ def test_the_link_in_a_reminder_opens_the_page(app, live_db):
     from portal.reminders.dispatch import dispatch
     from portal.reminders.planning import plan
 
-    organisation = make_organisation(live_db, name="Acme B.V.")
+    organisation = make_organisation(live_db, name="Acme B.V.", link_lifetime_days=14)
     debtor = make_debtor(live_db, organisation, name="Klant", email="ap@example.com", language="en")
     make_invoice(live_db, debtor, "75.00", number="R-1", days_overdue=10)
     today = organisation.today()
     plan(live_db, organisation.id, today=today, first=today)
     live_db.commit()
-    dispatch(live_db, smtp_url="", config=app.config, now=utcnow() + timedelta(days=1))
+    sent_at = utcnow() + timedelta(days=1)
+    dispatch(live_db, smtp_url="", config=app.config, now=sent_at)
     body = live_db.scalar(select(MailMessage.body_text).where(MailMessage.reminder_id.isnot(None)))
     path = urlsplit(re.search(r"http://localhost(/s/\S+)", body).group(0)).path
     live_db.close()
 
+    from portal.selfservice.models import AccessLink
+
+    link = live_db.scalar(select(AccessLink))
+    assert link.expires_at == sent_at + timedelta(days=14)  # the organisation's link lifetime
+    live_db.close()
     client = app.test_client()
     assert client.get(path).status_code == 303
     page = client.get("/s/")
