@@ -57,12 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    name = f"duly_bench_{uuid.uuid4().hex[:8]}"
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    print(f"database {name}", flush=True)
+    name, dsn, url = create_scratch_database()
     server = app = None
     try:
         app = _migrated_app(url)
@@ -127,6 +122,19 @@ def main(argv: list[str] | None = None) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         print(f"\ndropped {name}")
+
+
+def create_scratch_database() -> tuple[str, str, str]:
+    """A new PostgreSQL database for one benchmark run: (name, psycopg DSN, SQLAlchemy URL). The caller drops it."""
+    name = f"duly_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    print(f"database {name}", flush=True)
+    return (
+        name,
+        f"host=127.0.0.1 port=5432 user=postgres dbname={name}",
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+    )
 
 
 def _migrated_app(url: str):

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.pages import PG_ADMIN, ROOT, SLUG, _dispose, _free_port, _migrated_app, _seed
+from bench.pages import PG_ADMIN, ROOT, SLUG, _dispose, _free_port, _migrated_app, _seed, create_scratch_database
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ = Path(sys.executable).parent / "rq"
@@ -141,12 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parts = set(args.parts.split(","))
 
     whole = time.perf_counter()
-    name = f"duly_bench_{uuid.uuid4().hex[:8]}"
-    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    print(f"database {name}", flush=True)
+    name, dsn, url = create_scratch_database()
     app = None
     figures: dict[str, dict] = {}
     try:

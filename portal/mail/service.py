@@ -228,8 +228,9 @@ def _quit(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def _as_email(message: MailMessage, attachments: list | None = None) -> EmailMessage:
-    """The message as it goes over SMTP. ``attachments`` (InvoiceDocuments) default to the message's own."""
+def as_email(message: MailMessage, attachments: list | None = None) -> EmailMessage:
+    """The message as it goes over SMTP. ``attachments`` (InvoiceDocuments) default to the message's own; a
+    message not stored yet (a reminder's, stored only just before DATA) passes them."""
     email = EmailMessage()
     email["From"] = message.from_address
     email["To"] = message.to_address
@@ -256,11 +257,6 @@ def _attachments(message: MailMessage) -> list:
     return list(session.scalars(select(InvoiceDocument).where(InvoiceDocument.id.in_(message.attachment_ids))))
 
 
-def as_email(message: MailMessage, attachments: list) -> EmailMessage:
-    """A message not stored yet, as it will go over SMTP (reminders store theirs only just before DATA)."""
-    return _as_email(message, attachments)
-
-
 def deliver(session: Session, message_id: int, smtp_url: str, now: datetime | None = None) -> str:
     """Send one queued message at most once; safe to call again for the same id. Returns the new status."""
     now = now or utcnow()
@@ -276,7 +272,7 @@ def transmit(
 ) -> str:
     """Hand a message in status 'sending' (committed) to SMTP, or keep it in the outbox; record and commit the
     outcome."""
-    email = _as_email(message)
+    email = as_email(message)
     # End the transaction that loading the message began before talking to a server that may take seconds: on
     # SQLite every transaction holds the write lock, and everywhere it would hold a connection.
     session.commit()
@@ -333,12 +329,17 @@ def _refusal(code: int, error: str) -> Outcome:
     return Outcome("temporary" if 400 <= code < 500 else "failed", code, error)
 
 
+def backoff(attempts: int) -> timedelta:
+    """How long a temporary refusal waits before try ``attempts + 1``: 30 s, doubling."""
+    return timedelta(seconds=30 * 2 ** (attempts - 1))
+
+
 def _failed_attempt(message: MailMessage, now: datetime, code: int, error: str) -> None:
     """A temporary (4xx) refusal waits with exponential back-off; a permanent one, or the last try, fails."""
     message.last_error = f"{code} {error}"[:500]
     if 400 <= code < 500 and message.attempts < MAX_ATTEMPTS:
         message.status = "queued"
-        message.next_attempt_at = now + timedelta(seconds=30 * 2 ** (message.attempts - 1))
+        message.next_attempt_at = now + backoff(message.attempts)
     else:
         message.status = "failed"
 

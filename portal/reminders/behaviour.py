@@ -18,7 +18,7 @@ from portal.events import record
 from portal.invoices.models import Invoice
 from portal.ledger.models import DebtorBalance
 from portal.organisations.models import Organisation
-from portal.reminders.defaults import ensure_default_scenarios
+from portal.reminders.defaults import default_scenario_id, ensure_default_scenarios
 from portal.reminders.models import Scenario
 
 RECENT = 6  # "5 of the last 6 invoices": the window for the share paid late
@@ -236,11 +236,4 @@ def effective_scenario(session: Session, debtor: Debtor, today: date) -> Scenari
         return session.get(Scenario, debtor.override_scenario_id)
     if debtor.scenario_id is not None:
         return session.get(Scenario, debtor.scenario_id)
-    query = select(Scenario).where(Scenario.organisation_id == debtor.organisation_id)
-    default = session.scalar(query.where(Scenario.is_default)) or session.scalar(
-        query.where(Scenario.key == "standard")
-    )
-    if default is None:
-        ensure_default_scenarios(session, debtor.organisation_id)
-        default = session.scalar(query.where(Scenario.is_default))
-    return default
+    return session.get(Scenario, default_scenario_id(session, debtor.organisation_id))

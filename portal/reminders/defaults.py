@@ -118,6 +118,17 @@ DEFAULT_SCENARIOS = [
 ]
 
 
+def default_scenario_id(session: Session, organisation_id: int) -> int:
+    """The scenario a debtor without its own follows: the one marked default, else "standard"; an organisation
+    without scenarios gets the ready ones first."""
+    query = select(Scenario.id).where(Scenario.organisation_id == organisation_id)
+    found = session.scalar(query.where(Scenario.is_default)) or session.scalar(query.where(Scenario.key == "standard"))
+    if found is None:
+        ensure_default_scenarios(session, organisation_id)
+        found = session.scalar(query.where(Scenario.is_default))
+    return found
+
+
 def ensure_default_scenarios(session: Session, organisation_id: int) -> list[Scenario]:
     """Give an organisation the three ready scenarios; leaves any it already has alone. Returns what it added."""
     existing = set(session.scalars(select(Scenario.key).where(Scenario.organisation_id == organisation_id)))

@@ -292,17 +292,7 @@ def _record_send(session: Session, reminder_id: int, message_id: int, outcome, n
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
-        organisation_id, debtor_id, step, numbers = about
-        events.record(
-            session,
-            organisation_id,
-            f"reminder:{final}",
-            debtor_id=debtor_id,
-            reminder=reminder_id,
-            step=step,
-            invoices=", ".join(numbers)[:300],
-            reason=reason,
-        )
+        _record_event(session, reminder_id, final, reason, about)
     session.commit()
     return final
 
@@ -329,7 +319,7 @@ def _not_offered(session: Session, reminder_id: int, worker: str, outcome: mail.
     error = f"{outcome.code} {outcome.error}"
     if outcome.status == "temporary" and reminder.attempts < mail.MAX_ATTEMPTS:
         reminder.status, reminder.reason = "scheduled", f"retrying: {error}"[:500]
-        reminder.send_at = now + timedelta(seconds=30 * 2 ** (reminder.attempts - 1))
+        reminder.send_at = now + mail.backoff(reminder.attempts)
         reminder.claimed_by, reminder.lease_until = None, None
         session.commit()
         return "retrying"
@@ -347,15 +337,23 @@ def _finish(session: Session, reminder: Reminder, status: str, reason: str, now:
 
 
 def _record(session: Session, reminder: Reminder) -> None:
+    numbers = [item.invoice.number for item in reminder.items if not item.dropped]
+    about = (reminder.organisation_id, reminder.debtor_id, reminder.step_position, numbers)
+    _record_event(session, reminder.id, reminder.status, reminder.reason, about)
+
+
+def _record_event(session: Session, reminder_id: int, status: str, reason: str, about: tuple) -> None:
+    """The timeline's line for a reminder's outcome; ``about`` is (organisation, debtor, step, invoice numbers)."""
+    organisation_id, debtor_id, step, numbers = about
     events.record(
         session,
-        reminder.organisation_id,
-        f"reminder:{reminder.status}",
-        debtor_id=reminder.debtor_id,
-        reminder=reminder.id,
-        step=reminder.step_position,
-        invoices=", ".join(item.invoice.number for item in reminder.items if not item.dropped)[:300],
-        reason=reminder.reason,
+        organisation_id,
+        f"reminder:{status}",
+        debtor_id=debtor_id,
+        reminder=reminder_id,
+        step=step,
+        invoices=", ".join(numbers)[:300],
+        reason=reason,
     )
 
 

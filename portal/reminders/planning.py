@@ -10,7 +10,7 @@ changes nothing the second time.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import holidays
 from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
@@ -23,7 +23,7 @@ from sqlalchemy.types import Date
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.organisations.models import Organisation
-from portal.reminders.defaults import ensure_default_scenarios
+from portal.reminders.defaults import default_scenario_id
 from portal.reminders.models import (
     CONTACT_STATUSES,
     HELD_STATUSES,
@@ -31,7 +31,6 @@ from portal.reminders.models import (
     PlanRow,
     Reminder,
     ReminderItem,
-    Scenario,
     SendDay,
     Step,
 )
@@ -75,6 +74,12 @@ def calendar_key(organisation: Organisation) -> str:
     return f"{organisation.holiday_country}:{days}:{organisation.timezone}:{organisation.send_hour}"
 
 
+def window_opens(organisation: Organisation, day: date) -> datetime:
+    """The UTC instant the organisation's send window opens on ``day``. The zone's own rules decide it, so a DST
+    change moves it by the hour it should."""
+    return datetime.combine(day, time(organisation.send_hour), tzinfo=organisation.tz).astimezone(UTC)
+
+
 def send_days(organisation: Organisation, first: date, last: date) -> list[tuple[date, date, datetime]]:
     """(day, the first day on or after it a reminder may go out, when that day's send window opens in UTC)."""
     country_holidays = (
@@ -94,9 +99,7 @@ def send_days(organisation: Organisation, first: date, last: date) -> list[tuple
     while day >= first:  # backwards, so that each day knows the next sendable one
         if sendable(day):
             next_sendable = day
-        # The zone's own rules decide the UTC instant, so a DST change moves it by the hour it should.
-        opens = datetime.combine(next_sendable, time(organisation.send_hour), tzinfo=organisation.tz)
-        rows.append((day, next_sendable, opens.astimezone(utcnow().tzinfo)))
+        rows.append((day, next_sendable, window_opens(organisation, next_sendable)))
         day -= timedelta(days=1)
     rows.reverse()
     return rows
@@ -127,15 +130,6 @@ def first_day(organisation: Organisation, now: datetime | None = None) -> date:
     """The first day planning may put a reminder on: today, unless today's send window has closed."""
     local = (now or utcnow()).astimezone(organisation.tz)
     return local.date() if local.hour < organisation.send_until_hour else local.date() + timedelta(days=1)
-
-
-def default_scenario_id(session: Session, organisation_id: int) -> int:
-    query = select(Scenario.id).where(Scenario.organisation_id == organisation_id)
-    found = session.scalar(query.where(Scenario.is_default)) or session.scalar(query.where(Scenario.key == "standard"))
-    if found is None:
-        ensure_default_scenarios(session, organisation_id)
-        found = session.scalar(query.where(Scenario.is_default))
-    return found
 
 
 def _lock(session: Session, organisation_id: int) -> None:

@@ -5,7 +5,7 @@ takes the reminder only in a state it can change (a reminder a worker has claime
 says so otherwise.
 """
 
-from datetime import date, datetime, time
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
-from portal.reminders.planning import first_day, send_days
+from portal.reminders.planning import first_day, send_days, window_opens
 from portal.reminders.texts import check_text
 from portal.types import utcnow
 
@@ -35,10 +35,6 @@ def _get(session: Session, organisation_id: int, reminder_id: int, *statuses: st
     if statuses and reminder.status not in statuses:
         raise ScheduleError(f"This reminder is {reminder.status} and can no longer be changed.")
     return reminder
-
-
-def _opens(organisation: Organisation, day: date) -> datetime:
-    return datetime.combine(day, time(organisation.send_hour), tzinfo=organisation.tz).astimezone(utcnow().tzinfo)
 
 
 def _record(session, reminder: Reminder, kind: str, actor_user_id: int | None, **data) -> None:
@@ -90,7 +86,7 @@ def move(session: Session, organisation_id: int, reminder_id: int, day: date, *,
         _record(session, other, "reminder:merged", actor_user_id, into=reminder.id)
         session.delete(other)
         session.flush()
-    reminder.send_on, reminder.send_at, reminder.pinned = day, _opens(organisation, day), True
+    reminder.send_on, reminder.send_at, reminder.pinned = day, window_opens(organisation, day), True
     _record(session, reminder, "reminder:moved", actor_user_id, to=day.isoformat(), merged=other is not None)
     return reminder
 
@@ -112,7 +108,7 @@ def unblock(session: Session, organisation_id: int, reminder_id: int, *, actor_u
     reminder.status, reminder.reason = "scheduled", ""
     if reminder.send_on < organisation.today():
         reminder.send_on = organisation.today()
-        reminder.send_at = _opens(organisation, reminder.send_on)
+        reminder.send_at = window_opens(organisation, reminder.send_on)
     _record(session, reminder, "reminder:unblocked", actor_user_id)
     return reminder
 

@@ -20,8 +20,6 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager, suppress
 from datetime import timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -157,30 +155,13 @@ def _wait(event: threading.Event, process: subprocess.Popen, timeout: float = 30
 # --- SMTP servers ------------------------------------------------------------------------------------------------
 
 
-class Recorder(RecordingHandler):
-    """RecordingHandler whose ``messages`` parses each message once. aiosmtpd's SMTP() runs inspect.getmembers()
-    over the handler for every connection, which evaluates that property: parsing every message received so far
-    on each new connection makes a few hundred mails take a minute."""
-
-    def __init__(self):
-        super().__init__()
-        self._parsed: list[EmailMessage] = []
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        with self._lock:
-            for envelope in self.envelopes[len(self._parsed) :]:
-                self._parsed.append(message_from_bytes(envelope.original_content, policy=policy.default))
-            return list(self._parsed)
-
-
 @pytest.fixture
 def smtpd(make_smtpd):
-    """This module's own recording server (see Recorder), instead of tests/mail's."""
-    return make_smtpd(Recorder())
+    """A recording server started through make_smtpd, so that the handler classes below can share its setup."""
+    return make_smtpd(RecordingHandler())
 
 
-class KillInDataHandler(Recorder):
+class KillInDataHandler(RecordingHandler):
     """Takes the whole message, then SIGKILLs the sending worker before answering DATA."""
 
     def __init__(self):
@@ -198,7 +179,7 @@ class KillInDataHandler(Recorder):
         return "250 2.0.0 Message accepted for delivery"
 
 
-class SlowDataHandler(Recorder):
+class SlowDataHandler(RecordingHandler):
     """Accepts every message, ``delay`` seconds after DATA; ``in_data`` is set at the first DATA."""
 
     def __init__(self, delay: float):
