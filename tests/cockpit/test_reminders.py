@@ -7,9 +7,16 @@ from sqlalchemy import select
 
 from portal.events import Event
 from portal.reminders.models import Reminder
-from portal.reminders.planning import plan
+from portal.reminders.planning import plan, send_days
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_user
+
+
+def sending_day_after(org, days):
+    """The first day reminders go out on or after ``days`` from today (moving onto a weekend is refused)."""
+    day = org.today() + timedelta(days=days)
+    [(_, sendable, _)] = send_days(org, day, day)
+    return sendable
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def test_a_reminder_previews_in_the_debtors_language(client, signed_in, planned)
 def test_moving_pins_the_reminder_and_planning_leaves_it(client, db_session, org, signed_in, planned):
     ann, _ = planned
     token = csrf_from(client.get(f"/cockpit/reminders/{ann.id}").text)
-    later = org.today() + timedelta(days=10)
+    later = sending_day_after(org, 10)
     response = client.post(
         f"/cockpit/reminders/{ann.id}/move", data={"csrf_token": token, "send_on": later.isoformat()}
     )
@@ -55,7 +62,7 @@ def test_moving_pins_the_reminder_and_planning_leaves_it(client, db_session, org
 def test_moving_onto_the_debtors_other_reminder_merges_them(client, db_session, org, signed_in, planned):
     ann, _ = planned
     debtor = ann.debtor
-    later = org.today() + timedelta(days=10)
+    later = sending_day_after(org, 10)
     other = make_invoice(db_session, debtor, "40.00", number="A-2", days_overdue=2)
     second = Reminder(
         organisation_id=org.id,
