@@ -1,5 +1,7 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
+import importlib
+
 from flask import Flask, abort, g, request
 from flask_babel import format_currency, format_date, format_datetime
 from sqlalchemy import event
@@ -79,15 +81,36 @@ def _select_timezone() -> str | None:
     return None
 
 
+# Modules that add their routes to the cockpit's and the self-service page's blueprints.
+ROUTE_MODULES = (
+    "portal.cockpit.debtors",
+    "portal.cockpit.imports",
+    "portal.cockpit.invoices",
+    "portal.cockpit.links",
+    "portal.cockpit.payments",
+    "portal.cockpit.reminders",
+    "portal.cockpit.requests",
+    "portal.cockpit.scenarios",
+    "portal.selfservice.actions_views",
+    "portal.selfservice.brand",
+    "portal.selfservice.documents",
+    "portal.selfservice.links",
+    "portal.selfservice.payments",
+)
+
+
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
-    from portal.cockpit import debtors, imports, invoices, reminders, scenarios  # noqa: F401 - their routes join the blueprint
     from portal.cockpit.views import bp as cockpit_bp
+    from portal.payments.views import bp as payments_bp
     from portal.selfservice.views import bp as selfservice_bp
 
+    for module in ROUTE_MODULES:
+        importlib.import_module(module)
     app.register_blueprint(auth_bp)
     app.register_blueprint(cockpit_bp)
     app.register_blueprint(selfservice_bp)
+    app.register_blueprint(payments_bp)
 
     @app.get("/healthz")
     def healthz():

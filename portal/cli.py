@@ -170,3 +170,37 @@ def register(app: Flask) -> None:
         if slug and not found:
             raise click.BadParameter(f"no organisation {slug!r}", param_hint="--org")
         return found
+
+    from portal.mollie_sim.cli import register as register_mollie_sim
+
+    register_mollie_sim(app)
+
+    @app.cli.group("debtors")
+    def debtors_group():
+        """Debtors."""
+
+    @debtors_group.command("link")
+    @click.argument("number")
+    @click.option("--org", "slug", required=True, help="organisation slug")
+    def debtors_link(number: str, slug: str):
+        """Print a new self-service URL for the debtor with this NUMBER, to send by hand. It revokes the previous
+        hand-made link; links in sent messages stay valid."""
+        from portal.debtors.models import Debtor
+        from portal.organisations.models import Organisation
+        from portal.selfservice.service import link_lifetime, manual_link
+        from portal.types import utcnow
+
+        organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if organisation is None:
+            raise click.ClickException(f"no organisation {slug!r}")
+        debtor = db.session.scalar(
+            select(Debtor).where(Debtor.organisation_id == organisation.id, Debtor.number == number)
+        )
+        if debtor is None:
+            raise click.ClickException(f"no debtor numbered {number!r} in {slug}")
+        now = utcnow()
+        url = manual_link(db.session, organisation.id, debtor.id, app.config["PUBLIC_BASE_URL"], now, source="cli")
+        db.session.commit()
+        click.echo(url)  # alone on stdout, for scripts; the rest goes to stderr
+        until = (now + link_lifetime(organisation)).astimezone(organisation.tz).date()
+        click.echo(f"{debtor.name}: works until {until}; the previous hand-made link no longer works", err=True)

@@ -1,6 +1,8 @@
 """Demo data: "Demo B.V." with ~40 debtors of good, average and poor payment behaviour over 18 months."""
 
 import random
+import secrets
+import string
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -90,6 +92,9 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
         iban="NL91ABNA0417164300",
         bic="ABNANL2A",
         reference_scheme="nl",
+        # A Mollie test key of its own: `make demo` points Duly at the bundled simulator, which takes any
+        # well-formed key; in production each supplier enters its own key under Settings.
+        mollie_api_key="test_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(30)),
     )
     session.add(organisation)
     session.flush()
@@ -151,7 +156,31 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
             _credit_note(session, rng, organisation.id, debtor.id, today)
     _backdate_events(session, organisation, start)
     _reminder_history(session, rng, organisation, today)
+    _self_service_history(session, organisation, today)
     return organisation
+
+
+def _self_service_history(session: Session, organisation: Organisation, today: date) -> None:
+    """A debtor who promised to pay next week and one who disputes an invoice, as if from their pages: the cockpit's
+    Disputes & promises has something to show, and the schedule leaves those invoices out."""
+    from portal.selfservice import actions
+
+    overdue = session.scalars(
+        select(Invoice)
+        .where(Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open")
+        .where(Invoice.due_date < today)
+        .order_by(Invoice.due_date.desc(), Invoice.id)
+    ).all()
+    debtors = list(dict.fromkeys(invoice.debtor for invoice in overdue))
+    if len(debtors) < 2:
+        return
+    promising, disputing = debtors[0], debtors[1]
+    first = next(i for i in overdue if i.debtor_id == promising.id)
+    actions.promise(session, organisation, promising, [first.id], today + timedelta(days=7), today, "Na de salarisrun")
+    invoice = next(i for i in overdue if i.debtor_id == disputing.id)
+    actions.dispute(
+        session, organisation, disputing, invoice.id, "wrong_amount", "De korting uit de offerte ontbreekt."
+    )
 
 
 def _reminder_history(session: Session, rng: random.Random, organisation: Organisation, today: date) -> None:

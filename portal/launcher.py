@@ -128,6 +128,22 @@ def main() -> None:
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         bindir = Path(sys.executable).parent
         flask = [str(bindir / "flask")]
+        if not env.get("MOLLIE_API_ENDPOINT"):
+            # Mollie's cloud is out of reach in the demo: the bundled simulator takes its place, with a checkout
+            # page where you choose how the payment ends.
+            mollie_port = free_port()
+            children["mollie"] = subprocess.Popen(  # noqa: S603
+                [
+                    *flask,
+                    "mollie-simulator",
+                    "--port",
+                    str(mollie_port),
+                    "--state",
+                    str(INSTANCE_DIR / "mollie-sim.json"),
+                ],
+                env=env,
+            )
+            env["MOLLIE_API_ENDPOINT"] = f"http://127.0.0.1:{mollie_port}"
         subprocess.run([*flask, "db", "upgrade"], env=env, check=True)  # noqa: S603
         if env.get("DULY_SEED_DEMO", "1") == "1":
             subprocess.run([*flask, "seed-demo"], env=env, check=True)  # noqa: S603

@@ -7,11 +7,16 @@ from portal.invoices.models import Invoice, InvoiceDocument
 from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
+from portal.payments.models import MolliePayment, MolliePaymentItem
 from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem, Scenario, SendDay, Step
-from portal.selfservice.models import AccessLink
+from portal.selfservice.models import AccessLink, Dispute, Promise
 
 __all__ = [
     "AccessLink",
+    "Dispute",
+    "MolliePayment",
+    "MolliePaymentItem",
+    "Promise",
     "PlanDebtor",
     "PlanRow",
     "Reminder",

@@ -333,13 +333,36 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "holiday_country": "BE",
         "deliver_invoices": "y",
         "link_lifetime_days": "30",
+        "brand_colour": "#AA3300",
+        "promise_max_days": "21",
+        "promise_grace_days": "2",
+        "paid_claim_hold_days": "5",
+        "mollie_api_key": "live_" + "x" * 30,
+        "mollie_methods": ["ideal", "paypal"],
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)
     assert bad.status_code == 422 and "IBAN is not valid" in bad.text
     form["iban"] = "NL91 ABNA 0417 1643 00"
+    wrong = {**form, "mollie_api_key": "live_" + "y" * 29, "mollie_methods": "cash"}
+    bad = client.post("/cockpit/settings", data=wrong)
+    assert bad.status_code == 422 and "A Mollie key is test_ or live_" in bad.text and "y" * 29 not in bad.text
+    assert "not a valid choice" in bad.text
     assert client.post("/cockpit/settings", data=form).status_code == 303
     db_session.refresh(organisation)
+    assert organisation.mollie_api_key == "live_" + "x" * 30 and organisation.mollie_methods == "ideal,paypal"
+    assert (organisation.brand_colour, organisation.promise_max_days, organisation.paid_claim_hold_days) == (
+        "#AA3300",
+        21,
+        5,
+    )
+    # Write-only: the page says a key is stored but never shows it, and saving without one keeps it.
+    page = client.get("/cockpit/settings").text
+    assert "A key is stored" in page and "x" * 30 not in page
+    form["mollie_api_key"] = ""
+    assert client.post("/cockpit/settings", data=form).status_code == 303
+    db_session.refresh(organisation)
+    assert organisation.mollie_api_key == "live_" + "x" * 30
     assert (organisation.behaviour_strict_min_days, organisation.behaviour_half_life_days) == (25, 120)
     assert (organisation.send_hour, organisation.send_until_hour, organisation.min_gap_days) == (8, 18, 5)
     assert organisation.holiday_country == "BE" and organisation.deliver_invoices

@@ -10,6 +10,7 @@ from portal.mail.models import MailMessage
 from portal.organisations.models import User
 from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.models import Reminder
+from portal.selfservice.models import Dispute
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
@@ -43,6 +44,10 @@ def two_tenants(db_session):
         step_position=1,
     )
     db_session.add(their_reminder)
+    their_dispute = Dispute(
+        organisation_id=theirs.id, debtor_id=their_debtor.id, invoice_id=their_invoice.id, reason="other"
+    )
+    db_session.add(their_dispute)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -54,6 +59,7 @@ def two_tenants(db_session):
         "scenario_id": their_scenario.id,
         "step_id": their_scenario.steps[0].id,
         "reminder_id": their_reminder.id,
+        "dispute_id": their_dispute.id,
     }
     return me, foreign_ids
 

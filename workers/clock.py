@@ -9,7 +9,7 @@ from workers import app_context
 
 log = logging.getLogger("duly.clock")
 
-# (job, every N seconds). Later issues add reconciling payments here.
+# (job, every N seconds).
 SCHEDULE = [
     ("workers.jobs.sweep_outbox", 60),
     ("workers.jobs.sweep_imports", 60),
@@ -19,6 +19,8 @@ SCHEDULE = [
     ("workers.jobs.plan_reminders", 900),
     # Releases lapsed claims and rings dispatch for whatever is due: Redis is only the doorbell.
     ("workers.jobs.sweep_reminders", 60),
+    # Mollie payments whose webhook never came or could not be handled (Mollie away): asked about again.
+    ("workers.jobs.reconcile_mollie", 300),
 ]
 
 

@@ -90,12 +90,15 @@ def plan_reminders() -> dict[str, int]:
     """Plan every organisation's next reminders as of its own local date (idempotent; two clocks may both ring)."""
     from portal.organisations.models import Organisation
     from portal.reminders.planning import first_day, plan
+    from portal.selfservice.actions import check_promises
 
     totals = {"created": 0, "updated": 0, "removed": 0, "unchanged": 0}
     with app_context():
         try:
             for organisation_id in db.session.scalars(select(Organisation.id)).all():
                 organisation = db.session.get(Organisation, organisation_id)
+                # Promises first: a broken one frees its invoices, which this same run then plans.
+                check_promises(db.session, organisation_id, organisation.today())
                 result = plan(db.session, organisation_id, first=first_day(organisation))
                 db.session.commit()
                 for key in totals:
@@ -155,3 +158,33 @@ def sweep_reminders() -> int:
             finally:
                 queue.connection.close()
         return due
+
+
+def sync_mollie_payment(mollie_id: str) -> str:
+    """Ask Mollie about one payment and apply the answer (a webhook whose fetch failed); safe to repeat."""
+    from portal.payments.service import sync
+
+    with app_context() as app:
+        try:
+            return sync(db.session, mollie_id, endpoint=app.config["MOLLIE_API_ENDPOINT"])
+        finally:
+            db.session.remove()
+
+
+def reconcile_mollie() -> dict[str, int]:
+    """Payments whose webhook never came or failed: ask Mollie about each. One failure does not stop the rest."""
+    from portal.payments.service import stale, sync
+
+    outcomes: dict[str, int] = {}
+    with app_context() as app:
+        try:
+            for mollie_id in stale(db.session):
+                try:
+                    outcome = sync(db.session, mollie_id, endpoint=app.config["MOLLIE_API_ENDPOINT"])
+                except Exception:  # noqa: BLE001 - Mollie still away for this one: the next run tries again
+                    db.session.rollback()
+                    outcome = "error"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            return outcomes
+        finally:
+            db.session.remove()

@@ -1,11 +1,22 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.debtors.service import EDITABLE
 from portal.money import MoneyError, parse_typed_amount
-from portal.organisations.models import ROLES
+from portal.organisations.models import METHOD_NAMES, MOLLIE_METHODS, ROLES
 
 TIMEZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin", "Europe/London", "Europe/Paris", "UTC"]
 
@@ -82,6 +93,36 @@ class SettingsForm(FlaskForm):
         "Self-service links work for (days)", validators=[InputRequired(), NumberRange(1, 365)]
     )
     deliver_invoices = BooleanField("Duly mails new invoices to the debtor (with their PDF) as the first step")
+    brand_colour = StringField(
+        "Colour of your self-service page",
+        validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="A colour like #1e6b52.")],
+    )
+    promise_max_days = IntegerField(
+        "Debtors may promise to pay within (days)", validators=[InputRequired(), NumberRange(1, 180)]
+    )
+    promise_grace_days = IntegerField(
+        "Days of grace after a promised date", validators=[InputRequired(), NumberRange(0, 30)]
+    )
+    paid_claim_hold_days = IntegerField(
+        '"I have already paid" pauses reminders for (days)', validators=[InputRequired(), NumberRange(1, 60)]
+    )
+    # Write-only: the stored key is never shown; left empty, the stored one stays.
+    mollie_api_key = PasswordField(
+        "Mollie API key",
+        validators=[
+            Optional(),
+            Regexp(
+                r"^(test|live)_[A-Za-z0-9]{30}$", message="A Mollie key is test_ or live_ and 30 letters and digits."
+            ),
+        ],
+    )
+    remove_mollie_api_key = BooleanField("Remove the stored Mollie key (no online payments)")
+    mollie_methods = SelectMultipleField(
+        "Payment methods offered",
+        choices=[SelectChoice(m, METHOD_NAMES[m]) for m in MOLLIE_METHODS],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
 
     def validate_send_until_hour(self, field):
         if self.send_hour.data is not None and field.data is not None and field.data <= self.send_hour.data:

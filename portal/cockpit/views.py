@@ -155,7 +155,9 @@ def change_role(user_id: int):
 @role_required("owner")
 def settings():
     """The organisation's settings."""
-    return render_template("cockpit/settings.html", form=SettingsForm(obj=current_user.organisation))
+    organisation = current_user.organisation
+    form = SettingsForm(obj=organisation, mollie_methods=organisation.offered_methods)
+    return render_template("cockpit/settings.html", form=form, has_mollie_key=bool(organisation.mollie_api_key))
 
 
 @bp.post("/settings")
@@ -165,6 +167,12 @@ def settings_post():
     form = SettingsForm()
     if form.validate_on_submit():
         values = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+        values["mollie_methods"] = ",".join(values["mollie_methods"])
+        # The key is write-only: empty leaves the stored one, the checkbox removes it.
+        if values.pop("remove_mollie_api_key"):
+            values["mollie_api_key"] = None
+        elif not values["mollie_api_key"]:
+            del values["mollie_api_key"]
         try:
             accounts.update_settings(db.session, current_user.organisation_id, actor_id=current_user.id, **values)
         except accounts.AccountError as exc:
@@ -176,7 +184,8 @@ def settings_post():
             db.session.commit()
             flash("Settings saved.", "success")
             return redirect(url_for("cockpit.settings"), 303)
-    return render_template("cockpit/settings.html", form=form), 422
+    has_key = bool(current_user.organisation.mollie_api_key)
+    return render_template("cockpit/settings.html", form=form, has_mollie_key=has_key), 422
 
 
 @bp.get("/mailbox")

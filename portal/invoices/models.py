@@ -67,7 +67,9 @@ class Invoice(db.Model):
     # dispute is open.
     hold_until: Mapped[date | None] = mapped_column(Date(), default=None)
     hold_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The date the debtor promised to pay by; reminders wait until it plus the organisation's grace has passed.
     promised_on: Mapped[date | None] = mapped_column(Date(), default=None)
+    promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"), default=None)
     disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

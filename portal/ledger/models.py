@@ -18,6 +18,7 @@ class Payment(db.Model):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("unallocated_amount >= 0", name="unallocated_not_negative"),
+        CheckConstraint("reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_within_amount"),
         Index("ix_payments_org_debtor", "organisation_id", "debtor_id"),
         # Debtor credit: the few payments with something left, not the hundreds of thousands fully allocated.
         Index(
@@ -36,6 +37,8 @@ class Payment(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     # What is not allocated to an invoice yet: the debtor's credit. Changed only by the allocation service.
     unallocated_amount: Mapped[Decimal] = mapped_column(Money())
+    # Money that went back (a refund or a chargeback): amount = allocated + unallocated + reversed.
+    reversed_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
     received_on: Mapped[date] = mapped_column(Date())
     method: Mapped[str] = mapped_column(String(10), default="manual")
     reference: Mapped[str] = mapped_column(String(140), default="")

@@ -241,6 +241,93 @@ def record_payment(
         raise
 
 
+def reverse_payment(
+    session: Session, payment_id: int, amount: Decimal, *, why: str, actor_user_id: int | None = None
+) -> list[Invoice]:
+    """Money of a payment went back (a refund, a chargeback, a returned transfer): undo that much of it.
+
+    The debtor's unused credit from the payment goes first, then its allocations, the latest first, each
+    reopening its invoice, so that reminders pick the invoice up again. Returns the invoices reopened.
+    """
+    amount = parse_amount(amount)
+    if amount <= ZERO:
+        raise LedgerError("a reversal is a positive amount")
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise LedgerError("no such payment")
+    if payment.reversed_amount + amount > payment.amount:
+        raise LedgerError(f"payment {payment.id} has only {payment.amount - payment.reversed_amount} left to reverse")
+    reopened: list[Invoice] = []
+    with _one_step(session, payment):
+        left = amount
+        from_credit = min(left, payment.unallocated_amount)
+        if from_credit:
+            _take_from_payment(session, payment, from_credit)
+            left -= from_credit
+        allocations = session.scalars(
+            select(Allocation).where(Allocation.payment_id == payment.id).order_by(Allocation.id.desc())
+        ).all()
+        for allocation in allocations:
+            if left == ZERO:
+                break
+            part = min(left, allocation.amount)
+            left -= part
+            invoice = allocation.invoice
+            _give_back_to_invoice(session, invoice, part)
+            if part == allocation.amount:
+                session.delete(allocation)
+            else:
+                allocation.amount -= part
+            reopened.append(invoice)
+            events.record(
+                session,
+                payment.organisation_id,
+                "invoice:payment:reversed",
+                debtor_id=invoice.debtor_id,
+                invoice_id=invoice.id,
+                payment_id=payment.id,
+                actor_user_id=actor_user_id,
+                number=invoice.number,
+                amount=part,
+                currency=invoice.currency,
+                open_amount=invoice.open_amount,
+                why=why,
+            )
+        if left:
+            raise LedgerError(f"payment {payment.id} has less than {amount} booked")
+        session.execute(
+            update(Payment)
+            .where(Payment.id == payment.id)
+            .values(reversed_amount=Payment.reversed_amount + amount)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(payment)
+    events.record(
+        session,
+        payment.organisation_id,
+        "payment:reversed",
+        debtor_id=payment.debtor_id,
+        payment_id=payment.id,
+        actor_user_id=actor_user_id,
+        amount=amount,
+        currency=payment.currency,
+        why=why,
+    )
+    return reopened
+
+
+def _give_back_to_invoice(session: Session, invoice: Invoice, amount: Decimal) -> None:
+    # Only the allocation service changes open amounts; giving back can never pass the total, as the
+    # allocation it undoes was part of it.
+    session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id)
+        .values(open_amount=Invoice.open_amount + amount, status="open", settled_on=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(invoice)
+
+
 def open_invoices(session: Session, organisation_id: int, debtor_id: int, currency: str) -> list[Invoice]:
     """A debtor's open invoices in one currency, oldest due first."""
     return list(
@@ -315,7 +402,7 @@ def ledger_discrepancies(session: Session, organisation_id: int) -> list[str]:
             problems.append(f"{inv.kind} {inv.number}: status {inv.status} with open {inv.open_amount}")
     problems += _summary_discrepancies(session, organisation_id)
     for pay in session.scalars(select(Payment).where(Payment.organisation_id == organisation_id)):
-        expected = pay.amount - (by_payment.get(pay.id) or ZERO)
+        expected = pay.amount - pay.reversed_amount - (by_payment.get(pay.id) or ZERO)
         if pay.unallocated_amount != expected or expected < ZERO:
             problems.append(f"payment {pay.id}: unallocated {pay.unallocated_amount}, expected {expected}")
     return problems

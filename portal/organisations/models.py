@@ -13,6 +13,20 @@ from portal.types import UTCDateTime, utcnow
 
 ROLES = ("owner", "controller", "viewer")
 REFERENCE_SCHEMES = ("rf", "nl")
+# Mollie method ids (docs.mollie.com/reference/payment-methods) a supplier can offer on the self-service page.
+MOLLIE_METHODS = ("ideal", "creditcard", "applepay", "paypal", "bancontact", "klarna", "banktransfer", "belfius", "kbc")
+DEFAULT_MOLLIE_METHODS = "ideal,creditcard,applepay,paypal,bancontact"
+METHOD_NAMES = {
+    "ideal": "iDEAL",
+    "creditcard": "Card",
+    "applepay": "Apple Pay",
+    "paypal": "PayPal",
+    "bancontact": "Bancontact",
+    "klarna": "Klarna",
+    "banktransfer": "Bank transfer (through Mollie)",
+    "belfius": "Belfius",
+    "kbc": "KBC/CBC",
+}
 
 
 class Organisation(db.Model):
@@ -50,9 +64,22 @@ class Organisation(db.Model):
     deliver_invoices: Mapped[bool] = mapped_column(default=False, server_default=false())
     # How long the self-service link in a message keeps working.
     link_lifetime_days: Mapped[int] = mapped_column(default=60, server_default="60")
+    # Self-service: the Mollie methods offered (comma-separated Mollie method ids), how far ahead a debtor may
+    # promise to pay, the grace after a promised date before reminders resume, and how long "I have already paid"
+    # pauses reminders while the supplier checks.
+    mollie_methods: Mapped[str] = mapped_column(
+        String(200), default=DEFAULT_MOLLIE_METHODS, server_default=DEFAULT_MOLLIE_METHODS
+    )
+    promise_max_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    promise_grace_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    paid_claim_hold_days: Mapped[int] = mapped_column(default=7, server_default="7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")
+
+    @property
+    def offered_methods(self) -> list[str]:
+        return [m for m in self.mollie_methods.split(",") if m in MOLLIE_METHODS]
 
     @property
     def tz(self) -> ZoneInfo:

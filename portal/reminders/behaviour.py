@@ -7,7 +7,7 @@ by its margin, so that a debtor hovering around a threshold does not flip betwee
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
@@ -20,9 +20,15 @@ from portal.ledger.models import DebtorBalance
 from portal.organisations.models import Organisation
 from portal.reminders.defaults import default_scenario_id, ensure_default_scenarios
 from portal.reminders.models import Scenario
+from portal.selfservice.models import Dispute, Promise
 
 RECENT = 6  # "5 of the last 6 invoices": the window for the share paid late
 CONFIRMATIONS = 2  # consecutive daily evaluations past a threshold before a debtor moves
+# A promise to pay broken in the last year weighs as this many days late on the average the choice is made on: one
+# moves a prompt payer out of friendly, two make strict of an otherwise punctual one. Disputes are counted but do
+# not weigh: a dispute is as often the supplier's mistake as a way to stall.
+BROKEN_PROMISE_DAYS = 10
+MEMORY_DAYS = 365
 _STREAM_BATCH = 5000
 _ID_CHUNK = 1000  # stays under SQLite's and psycopg's bound-parameter limits
 
@@ -57,9 +63,8 @@ class Profile:
     weighted_days_late: float = 0.0  # average days late on paid invoices, weighted by recency
     recent_count: int = 0  # the last RECENT paid invoices ...
     recent_late: int = 0  # ... and how many of them were paid more than the strict threshold late
-    # Promises and disputes do not exist yet; they join the profile when those areas do.
-    broken_promises: int = 0
-    disputes: int = 0
+    broken_promises: int = 0  # in the last MEMORY_DAYS (by the date promised)
+    disputes: int = 0  # opened in the last MEMORY_DAYS
     open_exposure: Decimal = Decimal("0.00")  # open amount in the organisation's home currency
 
     @property
@@ -120,6 +125,28 @@ def profile(session: Session, organisation_id: int, debtor_ids: list[int] | None
             exposure = exposure.where(DebtorBalance.debtor_id.in_(chunk))
         for debtor_id, amount in session.execute(exposure):
             profiles.setdefault(debtor_id, Profile(debtor_id)).open_exposure = Decimal(amount or 0)
+
+        since = today - timedelta(days=MEMORY_DAYS)
+        broken = (
+            select(Promise.debtor_id, func.count())
+            .where(Promise.organisation_id == organisation_id, Promise.status == "broken", Promise.promised_on >= since)
+            .group_by(Promise.debtor_id)
+        )
+        disputes = (
+            select(Dispute.debtor_id, func.count())
+            .where(
+                Dispute.organisation_id == organisation_id,
+                Dispute.created_at >= datetime.combine(since, time(), tzinfo=UTC),
+            )
+            .group_by(Dispute.debtor_id)
+        )
+        if chunk is not None:
+            broken = broken.where(Promise.debtor_id.in_(chunk))
+            disputes = disputes.where(Dispute.debtor_id.in_(chunk))
+        for debtor_id, count in session.execute(broken):
+            profiles.setdefault(debtor_id, Profile(debtor_id)).broken_promises = count
+        for debtor_id, count in session.execute(disputes):
+            profiles.setdefault(debtor_id, Profile(debtor_id)).disputes = count
     return profiles
 
 
@@ -141,21 +168,34 @@ def choose(profile: Profile, settings: Settings, current_key: str | None = None)
 
     With ``current_key`` a debtor crosses a threshold only by its margin: into strict at strict_min + margin, out of
     it below strict_min - margin, and the same around friendly_max. Without it, the plain thresholds apply.
+    Each promise broken in the last year adds BROKEN_PROMISE_DAYS to the average the thresholds are compared with,
+    and the reason says so; it also ends a new customer's benefit of the doubt.
     """
-    if profile.paid_count < settings.min_paid:
+    broken = profile.broken_promises
+    if profile.paid_count < settings.min_paid and not broken:
         return settings.default_key, f"new customer: fewer than {settings.min_paid} paid invoices"
     average = profile.weighted_days_late
+    judged = average + BROKEN_PROMISE_DAYS * broken
     margin = settings.margin_days if current_key is not None else 0
     strict_from = settings.strict_min_days + (-margin if current_key == "strict" else margin)
     friendly_to = settings.friendly_max_days + (margin if current_key == "friendly" else -margin)
-    if average >= strict_from:
-        return "strict", (
-            f"strict: {profile.recent_late} of the last {profile.recent_count} invoices paid more than "
+    if judged >= strict_from:
+        key = "strict"
+        how = (
+            f"{profile.recent_late} of the last {profile.recent_count} invoices paid more than "
             f"{_days(settings.strict_min_days)} late (on average {_days(average)} late)"
         )
-    if average <= friendly_to:
-        return "friendly", f"friendly: paid on average {_days(average)} late over the last {_invoices(profile)}"
-    return "standard", f"standard: paid on average {_days(average)} late over the last {_invoices(profile)}"
+    elif judged <= friendly_to:
+        key, how = "friendly", f"paid on average {_days(average)} late over the last {_invoices(profile)}"
+    else:
+        key, how = "standard", f"paid on average {_days(average)} late over the last {_invoices(profile)}"
+    if broken:
+        if profile.paid_count < settings.min_paid:
+            how = f"new customer (fewer than {settings.min_paid} paid invoices)"
+        promises = "1 promise to pay" if broken == 1 else f"{broken} promises to pay"
+        counts = "counts" if broken == 1 else "count"
+        how += f"; {promises} broken in the last year ({counts} as {_days(BROKEN_PROMISE_DAYS * broken)} late)"
+    return key, f"{key}: {how}"
 
 
 def _days(value: float) -> str:

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from email.utils import formataddr, parseaddr
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from portal import events
 from portal.debtors.models import Debtor
@@ -79,26 +79,30 @@ def release(session: Session, ids: list[int], worker: str) -> int:
     return count
 
 
-def why_not(invoice: Invoice, today: date) -> str:
-    """Why an invoice must not be reminded of today, or "" when it may."""
+def why_not(invoice: Invoice, today: date, grace_days: int = 0) -> str:
+    """Why an invoice must not be reminded of today, or "" when it may. A promise holds until its date plus the
+    organisation's grace (``grace_days``) has passed, as in planning."""
     if invoice.status != "open" or invoice.open_amount <= 0:
         return "paid"
     if invoice.hold_until and invoice.hold_until >= today:
         return f"on hold until {invoice.hold_until.isoformat()}"
-    if invoice.promised_on and invoice.promised_on >= today:
+    if invoice.promised_on and invoice.promised_on + timedelta(days=grace_days) >= today:
         return f"payment promised by {invoice.promised_on.isoformat()}"
     if invoice.disputed_at is not None:
         return "disputed"
     return ""
 
 
-def recheck(reminder: Reminder, today: date) -> tuple[list[ReminderItem], str, str]:
-    """At send time: (the items still to remind of, "" or the status to end in instead, why). Marks dropped items."""
+def recheck(reminder: Reminder, today: date, grace_days: int | None = None) -> tuple[list[ReminderItem], str, str]:
+    """At send time: (the items still to remind of, "" or the status to end in instead, why). Marks dropped items.
+    ``grace_days`` is the organisation's promise grace; without it, it is read from the reminder's organisation."""
     debtor = reminder.debtor
+    if grace_days is None:
+        grace_days = object_session(reminder).get(Organisation, reminder.organisation_id).promise_grace_days
     if debtor.hold_until and debtor.hold_until >= today:
         dropped = [(item, f"debtor on hold until {debtor.hold_until.isoformat()}") for item in reminder.items]
     else:
-        dropped = [(item, why) for item in reminder.items if (why := why_not(item.invoice, today))]
+        dropped = [(item, why) for item in reminder.items if (why := why_not(item.invoice, today, grace_days))]
     for item, why in dropped:
         item.dropped = why[:100]
     kept = [item for item in reminder.items if not item.dropped]
@@ -158,7 +162,7 @@ def send_one(
     organisation = _organisation(session, reminder.organisation_id, organisations)
     today = now.astimezone(organisation.tz).date()
     debtor = reminder.debtor
-    kept, status, reason = recheck(reminder, today)
+    kept, status, reason = recheck(reminder, today, organisation.promise_grace_days)
     if status:
         return _finish(session, reminder, status, reason, now)
     channel = reminder.step.channel if reminder.kind == "reminder" else "email"

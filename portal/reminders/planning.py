@@ -166,7 +166,9 @@ def candidates(
         i.c.open_amount > 0,
         or_(d.c.hold_until.is_(None), d.c.hold_until < today),
         or_(i.c.hold_until.is_(None), i.c.hold_until < today),
-        or_(i.c.promised_on.is_(None), i.c.promised_on < today),
+        # A promise holds its invoices until the promised date plus the organisation's grace has passed (the
+        # same as add_days(promised_on, grace) < today, but one constant to compare rather than a sum per row).
+        or_(i.c.promised_on.is_(None), i.c.promised_on < today - timedelta(days=organisation.promise_grace_days)),
         i.c.disputed_at.is_(None),
         ~held_by_reminder,
     )

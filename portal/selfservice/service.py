@@ -1,12 +1,23 @@
-"""Making self-service links: a random token in the mail, its SHA-256 in the database."""
+"""Making self-service links: a random token in the mail, its SHA-256 in the database.
+
+Every message gets a link of its own ("message"); the supplier can hand one out ("manual": a new one replaces the
+previous manual one) or mail one ("mailed"), and a debtor whose link has expired can ask for one by mail. The
+token is only ever in what carries it: the URL is returned to the caller and never stored or recorded.
+"""
 
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from flask_babel import force_locale
+from sqlalchemy import func, select, union, update
 from sqlalchemy.orm import Session
 
+from portal.debtors.models import Contact, Debtor
+from portal.events import record
+from portal.mail.models import MailMessage
+from portal.mail.service import check_header_safe, queue_mail
+from portal.organisations.models import Organisation
 from portal.selfservice.models import AccessLink
 
 LINK_LIFETIME = timedelta(days=60)  # the default of Organisation.link_lifetime_days
@@ -47,3 +58,189 @@ def find_link(session: Session, token: str, now: datetime) -> AccessLink | None:
 
 def usable(link: AccessLink, now: datetime) -> bool:
     return link.revoked_at is None and link.expires_at > now
+
+
+# The mail is in the debtor's language; dates as that language writes them.
+MAIL_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+# One address may be several debtors' (one per supplier, or a bookkeeper's for many clients): a bound on the mails
+# one request sends, so that it cannot turn into a mail bomb.
+MAX_FRESH_LINKS = 10
+
+
+class LinkError(Exception):
+    """A link cannot be made or mailed: the message says why, fit for the supplier."""
+
+
+def link_lifetime(organisation: Organisation) -> timedelta:
+    return timedelta(days=organisation.link_lifetime_days)
+
+
+def _debtor(session: Session, organisation_id: int, debtor_id: int) -> tuple[Organisation, Debtor]:
+    debtor = session.get(Debtor, debtor_id)
+    if debtor is None or debtor.organisation_id != organisation_id:
+        raise LinkError("no such debtor")
+    return session.get(Organisation, organisation_id), debtor
+
+
+def working_links(session: Session, organisation_id: int, debtor_id: int, now: datetime) -> dict[str, int]:
+    """How many of the debtor's links still open the page, by kind."""
+    rows = session.execute(
+        select(AccessLink.kind, func.count())
+        .where(
+            AccessLink.organisation_id == organisation_id,
+            AccessLink.debtor_id == debtor_id,
+            AccessLink.revoked_at.is_(None),
+            AccessLink.expires_at > now,
+        )
+        .group_by(AccessLink.kind)
+    )
+    return dict(rows.all())
+
+
+def _revoke(session: Session, organisation_id: int, debtor_id: int, now: datetime, kind: str | None = None) -> int:
+    stmt = update(AccessLink).where(
+        AccessLink.organisation_id == organisation_id,
+        AccessLink.debtor_id == debtor_id,
+        AccessLink.revoked_at.is_(None),
+        AccessLink.expires_at > now,
+    )
+    if kind is not None:
+        stmt = stmt.where(AccessLink.kind == kind)
+    # "fetch": links already loaded in this session (a visit's) see the revocation too.
+    return session.execute(stmt.values(revoked_at=now).execution_options(synchronize_session="fetch")).rowcount
+
+
+def revoke_links(
+    session: Session, organisation_id: int, debtor_id: int, now: datetime, actor_user_id: int | None = None
+) -> int:
+    """Every working link of the debtor stops working now, those in sent messages too. Returns how many."""
+    _debtor(session, organisation_id, debtor_id)
+    count = _revoke(session, organisation_id, debtor_id, now)
+    record(
+        session,
+        organisation_id,
+        "selfservice:links:revoked",
+        debtor_id=debtor_id,
+        actor_user_id=actor_user_id,
+        count=count,
+    )
+    return count
+
+
+def manual_link(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    base_url: str,
+    now: datetime,
+    actor_user_id: int | None = None,
+    source: str = "cockpit",
+) -> str:
+    """A link for the supplier to pass on by hand. It replaces the previous manual one (which may have been
+    passed to the wrong person); links in sent messages stay valid. Returns the URL: show it, never keep it."""
+    organisation, debtor = _debtor(session, organisation_id, debtor_id)
+    replaced = _revoke(session, organisation_id, debtor_id, now, kind="manual")
+    url, link = new_link(organisation_id, debtor_id, base_url, now, lifetime=link_lifetime(organisation))
+    link.kind = "manual"
+    session.add(link)
+    session.flush()
+    record(
+        session,
+        organisation_id,
+        "selfservice:link:made",
+        debtor_id=debtor_id,
+        actor_user_id=actor_user_id,
+        link_id=link.id,
+        expires_on=link.expires_at.astimezone(organisation.tz).date().isoformat(),
+        replaced=replaced,
+        source=source,
+    )
+    return url
+
+
+def mail_link(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    base_url: str,
+    mail_from: str,
+    now: datetime,
+    *,
+    to: str | None = None,
+    requested: bool = False,
+    actor_user_id: int | None = None,
+) -> MailMessage:
+    """Mail the debtor a new link ("mailed"), in its language and from the organisation's sender: to ``to``, an
+    address of the debtor's, else to where reminders go. The mail goes through the outbox, after the commit."""
+    from portal.reminders.dispatch import sender  # dispatch imports this module for new_link
+
+    organisation, debtor = _debtor(session, organisation_id, debtor_id)
+    address = (to or debtor.dunning_email).strip()
+    if not address:
+        raise LinkError("the debtor has no email address")
+    try:
+        check_header_safe(address)
+    except ValueError as exc:
+        raise LinkError(str(exc)) from None
+    url, link = new_link(organisation_id, debtor_id, base_url, now, lifetime=link_lifetime(organisation))
+    link.kind = "mailed"
+    session.add(link)
+    session.flush()
+    language = debtor.language if debtor.language in MAIL_LOCALES else "nl"
+    with force_locale(MAIL_LOCALES[language]):
+        message = queue_mail(
+            session,
+            to=address,
+            template="selfservice_link",
+            context={
+                "organisation": organisation,
+                "debtor": debtor,
+                "link": url,
+                "expires_on": link.expires_at.astimezone(organisation.tz).date(),
+                "requested": requested,
+            },
+            from_address=sender(organisation, mail_from),
+            organisation_id=organisation_id,
+            sensitive=True,  # blanked once an SMTP server has it: the token is in the body
+        )
+    record(
+        session,
+        organisation_id,
+        "selfservice:link:mailed",
+        debtor_id=debtor_id,
+        actor_user_id=actor_user_id,
+        link_id=link.id,
+        to=address,
+        requested=requested,
+    )
+    return message
+
+
+def debtors_with_address(session: Session, email: str) -> list[Debtor]:
+    """The debtors, of any organisation, whose own address or invoice or dunning contact's address this is."""
+    address = email.strip().lower()
+    if not address or "@" not in address or len(address) > 254:
+        return []
+    ids = union(
+        select(Debtor.id).where(func.lower(Debtor.email) == address),
+        select(Contact.debtor_id).where(Contact.role.in_(("invoice", "dunning")), func.lower(Contact.email) == address),
+    ).subquery()
+    return list(
+        session.scalars(
+            select(Debtor).where(Debtor.id.in_(select(ids.c[0]))).order_by(Debtor.id).limit(MAX_FRESH_LINKS)
+        )
+    )
+
+
+def mail_fresh_link(session: Session, email: str, base_url: str, mail_from: str, now: datetime) -> int:
+    """A debtor asked for a new link on the expired-link page: mail each debtor this address belongs to a link
+    of its own, to this address. Nothing tells the asker whether any did; returns how many (for the logs)."""
+    address = email.strip().lower()
+    sent = 0
+    for debtor in debtors_with_address(session, address):
+        try:
+            mail_link(session, debtor.organisation_id, debtor.id, base_url, mail_from, now, to=address, requested=True)
+        except LinkError:
+            continue
+        sent += 1
+    return sent

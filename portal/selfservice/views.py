@@ -3,84 +3,106 @@
 Opening a link puts its id in the session cookie and answers 303 to an address without the token, so that the
 token leaves no trace in the browser's history or in a Referer; the link stays usable (mail scanners open links
 before the debtor does) until it expires or is revoked. Every page here is private: no-referrer, no-store.
+
+Other modules add their routes to this blueprint (payments, actions) and use ``current()`` and ``render()`` so
+that every route finds the debtor the same way: from the session's link, never from an id in the request.
 """
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from portal import CSP
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
-from portal.organisations.models import Organisation
+from portal.ledger.models import Payment
+from portal.organisations.models import METHOD_NAMES, Organisation
 from portal.selfservice import service
 from portal.selfservice.models import AccessLink
 from portal.types import utcnow
 
 bp = Blueprint("selfservice", __name__, url_prefix="/s")
 SESSION_KEY = "selfservice_link"
+MOLLIE_CHECKOUT = "https://www.mollie.com"  # where Mollie's hosted checkout lives
+LANGUAGES = ("nl", "en")
+RECENT_PAYMENTS = 10  # the page shows the latest payments, enough to see that one has arrived
+LOCALES = {"nl": "nl_NL", "en": "en_GB"}  # amounts and dates as the page's language writes them
 
-# The page speaks the debtor's language (or the one chosen on it); the cockpit's English stays where it is.
-TEXTS = {
-    "en": {
-        "title": "Your invoices",
-        "open": "Open invoices",
-        "invoice": "Invoice",
-        "date": "Date",
-        "due": "Due",
-        "amount": "To pay",
-        "late": "overdue",
-        "nothing": "Nothing is open. Thank you!",
-        "credit": "Credit in your favour",
-        "transfer": "Pay by bank transfer to {iban} in the name of {name}, quoting the payment reference.",
-        "reference": "Reference",
-        "total": "Total open",
-        "expired_title": "This link no longer works",
-        "expired": "The link has expired or was replaced. The latest reminder you received has a link that works; "
-        "or contact {name}.",
-        "switch": "Nederlands",
-    },
-    "nl": {
-        "title": "Uw facturen",
-        "open": "Openstaande facturen",
-        "invoice": "Factuur",
-        "date": "Datum",
-        "due": "Vervaldatum",
-        "amount": "Te betalen",
-        "late": "vervallen",
-        "nothing": "Er staat niets open. Dank u wel!",
-        "credit": "Tegoed in uw voordeel",
-        "transfer": "Betaal per overboeking naar {iban} ten name van {name}, onder vermelding van het "
-        "betalingskenmerk.",
-        "reference": "Kenmerk",
-        "total": "Totaal open",
-        "expired_title": "Deze link werkt niet meer",
-        "expired": "De link is verlopen of vervangen. De laatste herinnering die u ontving heeft een werkende link; "
-        "of neem contact op met {name}.",
-        "switch": "English",
-    },
-}
+
+@dataclass
+class Visit:
+    """Who is looking: the link from the session, its organisation and debtor, and the page's language."""
+
+    link: AccessLink
+    organisation: Organisation
+    debtor: Debtor
+    language: str
+
+    def invoice(self, invoice_id: int) -> Invoice:
+        """One of this debtor's documents of this organisation, or 404: ids from the request are checked here."""
+        invoice = db.session.get(Invoice, invoice_id)
+        if invoice is None or invoice.organisation_id != self.organisation.id or invoice.debtor_id != self.debtor.id:
+            abort(404)
+        return invoice
 
 
 @bp.after_request
 def private(response):
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
+    # The pay form's answer redirects to Mollie's checkout, and browsers hold redirects after a form POST to
+    # form-action too: Mollie's origin (or the simulator's) joins 'self' there, and only there.
+    checkout = _origin(current_app.config["MOLLIE_API_ENDPOINT"])
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {MOLLIE_CHECKOUT} {checkout}"
+    )
     return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _language(debtor: Debtor | None) -> str:
     chosen = request.args.get("lang") or session.get("selfservice_lang")
-    if chosen in TEXTS:
+    if chosen in LANGUAGES:
         session["selfservice_lang"] = chosen
         return chosen
-    return debtor.language if debtor is not None and debtor.language in TEXTS else "nl"
+    return debtor.language if debtor is not None and debtor.language in LANGUAGES else "nl"
 
 
-def _expired(organisation_name: str = ""):
-    language = _language(None)
-    texts = TEXTS[language]
-    return render_template("selfservice/expired.html", t=texts, name=organisation_name or "the supplier"), 404
+def current() -> Visit | None:
+    """The visit this session's link opens, or None when there is none or it no longer works."""
+    link = db.session.get(AccessLink, session.get(SESSION_KEY) or 0)
+    if link is None or not service.usable(link, utcnow()):
+        session.pop(SESSION_KEY, None)
+        return None
+    debtor = db.session.get(Debtor, link.debtor_id)
+    return Visit(link, db.session.get(Organisation, link.organisation_id), debtor, _language(debtor))
+
+
+def render(template: str, language: str, status: int = 200, **context):
+    """Render a self-service template in the page's language (Flask-Babel catalogs under portal/translations)."""
+    with force_locale(LOCALES[language]):
+        body = render_template(template, language=language, other="en" if language == "nl" else "nl", **context)
+    return body, status
+
+
+def expired(organisation: Organisation | None = None):
+    return render("selfservice/expired.html", _language(None), 404, organisation=organisation)
+
+
+def visit_or_expired() -> Visit:
+    """For routes that need a visit: the visit, or the expired page as the response (raised)."""
+    visit = current()
+    if visit is None:
+        abort(make_response(*expired()))
+    return visit
 
 
 @bp.get("/<token>")
@@ -89,7 +111,7 @@ def enter(token: str):
     """Open a link: remember it in the session and go on to the page without the token in the address."""
     link = service.find_link(db.session, token, utcnow())
     if link is None:
-        return _expired()
+        return expired()
     session[SESSION_KEY] = link.id
     session.pop("selfservice_lang", None)
     return redirect(url_for("selfservice.page"), 303)
@@ -98,14 +120,8 @@ def enter(token: str):
 @bp.get("/")
 def page():
     """What the debtor owes this organisation, and how to pay it."""
-    link = db.session.get(AccessLink, session.get(SESSION_KEY) or 0)
-    if link is None or not service.usable(link, utcnow()):
-        session.pop(SESSION_KEY, None)
-        return _expired()
-    organisation = db.session.get(Organisation, link.organisation_id)
-    debtor = db.session.get(Debtor, link.debtor_id)
-    language = _language(debtor)
-    # Only this debtor's documents of this organisation: the link's own ids, never anything from the request.
+    visit = visit_or_expired()
+    organisation, debtor = visit.organisation, visit.debtor
     documents = db.session.scalars(
         select(Invoice)
         .where(
@@ -120,16 +136,22 @@ def page():
     totals: dict[str, object] = {}
     for invoice in invoices:
         totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.open_amount
-    with force_locale("nl_NL" if language == "nl" else "en_GB"):  # amounts and dates as the page's language writes them
-        return render_template(
-            "selfservice/page.html",
-            t=TEXTS[language],
-            language=language,
-            other="en" if language == "nl" else "nl",
-            organisation=organisation,
-            debtor=debtor,
-            invoices=invoices,
-            credits=credits,
-            totals=totals,
-            today=organisation.today(),
-        )
+    return render(
+        "selfservice/page.html",
+        visit.language,
+        organisation=organisation,
+        debtor=debtor,
+        invoices=invoices,
+        credits=credits,
+        payments=db.session.scalars(
+            select(Payment)
+            .where(Payment.organisation_id == organisation.id, Payment.debtor_id == debtor.id)
+            .order_by(Payment.received_on.desc(), Payment.id.desc())
+            .limit(RECENT_PAYMENTS)
+        ).all(),
+        totals=totals,
+        today=organisation.today(),
+        # Online payment needs the organisation's own Mollie key; the key itself never reaches a template.
+        can_pay=bool(organisation.mollie_api_key),
+        method_names=[METHOD_NAMES[m] for m in organisation.offered_methods],
+    )

@@ -31,7 +31,17 @@ GOOD_CSV = BAD_CSV.replace("31-31-2026", "02-12-2026")
 
 @pytest.fixture
 def worker(app):
-    """A real RQ worker on the test queue, against the test database, for the length of the test."""
+    """A real RQ worker on the test queue, against the test database, for the length of the test.
+
+    Jobs that earlier tests rang (re-planning after an action, mail of rolled-back rows) are stale: the queue is
+    emptied first, so that this test's jobs do not wait behind them.
+    """
+    from redis import Redis
+    from rq import Queue
+
+    stale = Queue(app.config["RQ_QUEUE"], connection=Redis.from_url(app.config["REDIS_URL"]))
+    stale.empty()
+    stale.connection.close()
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],

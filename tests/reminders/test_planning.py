@@ -157,7 +157,7 @@ def test_first_day_is_tomorrow_once_the_send_window_has_closed(db_session):
 
 
 def test_holds_promises_and_disputes_keep_invoices_out_until_they_end(db_session):
-    organisation = make_organisation(db_session)
+    organisation = make_organisation(db_session, promise_grace_days=0)  # the grace: tests/reminders/test_promises.py
     held_debtor = make_debtor(db_session, organisation, email="h@example.com", hold_until=MONDAY)
     _invoice(db_session, held_debtor, MONDAY - timedelta(days=10))
     debtor = make_debtor(db_session, organisation, email="d@example.com")

@@ -1,0 +1,53 @@
+"""Cockpit: payments received (Mollie, bank, manual), and Mollie payments still under way or needing a look."""
+
+from flask import render_template, request
+from sqlalchemy import func
+from sqlalchemy.orm import selectinload
+
+from portal.cockpit.pagination import current_page_number, paginate
+from portal.cockpit.views import bp
+from portal.extensions import db
+from portal.ledger.models import PAYMENT_METHODS, Payment
+from portal.payments.models import UNFINISHED, MolliePayment, MolliePaymentItem
+from portal.tenancy import scoped
+
+
+@bp.get("/payments")
+def payments_index():
+    """Money received, newest first, by method; above it what Mollie has not settled or we could not book."""
+    method = request.args.get("method", "")
+    stmt = scoped(Payment).options(selectinload(Payment.debtor))
+    if method in PAYMENT_METHODS:
+        stmt = stmt.where(Payment.method == method)
+    page = paginate(db.session, stmt.order_by(Payment.received_on.desc(), Payment.id.desc()), current_page_number())
+    counts = dict(db.session.execute(scoped(Payment, Payment.method, func.count()).group_by(Payment.method)).all())
+    # Flagged (paid at Mollie but not matching our records) and under way: the few the supplier may need to see.
+    attention = db.session.scalars(
+        scoped(MolliePayment)
+        .where(
+            (MolliePayment.flag != "")
+            | MolliePayment.status.in_(UNFINISHED)
+            | ((MolliePayment.status == "paid") & MolliePayment.payment_id.is_(None))
+        )
+        .options(
+            selectinload(MolliePayment.debtor),
+            selectinload(MolliePayment.items).selectinload(MolliePaymentItem.invoice),
+        )
+        .order_by(MolliePayment.created_at.desc())
+        .limit(50)
+    ).all()
+    mollie = {
+        mp.payment_id: mp
+        for mp in db.session.scalars(
+            scoped(MolliePayment).where(MolliePayment.payment_id.in_([p.id for (p,) in page.items]))
+        )
+    }
+    return render_template(
+        "cockpit/payments/index.html",
+        page=page,
+        method=method,
+        methods=PAYMENT_METHODS,
+        counts=counts,
+        attention=attention,
+        mollie=mollie,
+    )

@@ -1,0 +1,380 @@
+"""Paying through Mollie: starting a payment for the invoices a debtor chose, and booking what Mollie says.
+
+Mollie is called between transactions, never inside one: a slow API must not hold row locks (or SQLite's write
+lock). Everything Mollie says is applied under a lock on our row and only ever moves forward, so webhooks may come
+any number of times, at once, and in any order: the payment is booked once, as Mollie finally has it.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import requests
+from flask_babel import force_locale
+from mollie.api.client import Client
+from mollie.api.error import Error as MollieError
+from mollie.api.error import NotFoundError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import events
+from portal.debtors.models import Debtor
+from portal.invoices.models import Invoice
+from portal.jobs import enqueue_after_commit
+from portal.ledger import service as ledger
+from portal.ledger.models import Payment
+from portal.mail.service import queue_mail
+from portal.money import ZERO
+from portal.organisations.models import Organisation
+from portal.payments.models import UNFINISHED, MolliePayment, MolliePaymentItem
+from portal.types import utcnow
+
+# Later states never give way to earlier ones: a slow webhook that read "open" cannot undo a "paid".
+RANK = {"creating": 0, "open": 1, "pending": 2, "authorized": 3, "paid": 4, "failed": 4, "canceled": 4, "expired": 4}
+LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+
+
+class PaymentError(Exception):
+    """Something the debtor asked for that cannot be paid online; the message can be shown to them."""
+
+
+class MollieUnavailable(PaymentError):
+    """Mollie did not answer or refused; nothing was booked and the debtor can try again."""
+
+
+def client_for(organisation: Organisation, endpoint: str) -> Client:
+    if not organisation.mollie_api_key:
+        raise PaymentError("online payment is not available")
+    # Short timeouts: a debtor is waiting, and a webhook handler must answer Mollie quickly.
+    client = Client(api_endpoint=endpoint, timeout=(3, 10), retry=2)
+    client.set_api_key(organisation.mollie_api_key)
+    return client
+
+
+def _value(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def request_key(debtor_id: int, invoices: list[Invoice]) -> str:
+    """The same debtor choosing the same invoices with the same amounts open is the same request."""
+    parts = [str(debtor_id)] + [f"{i.id}:{i.open_amount}" for i in sorted(invoices, key=lambda i: i.id)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def payable(session: Session, organisation: Organisation, debtor: Debtor, invoice_ids: list[int]) -> list[Invoice]:
+    """The debtor's open invoices among those ids, all in one currency; anything else is refused."""
+    if not invoice_ids:
+        raise PaymentError("choose at least one invoice")
+    invoices = session.scalars(
+        select(Invoice).where(
+            Invoice.id.in_(set(invoice_ids)),
+            Invoice.organisation_id == organisation.id,
+            Invoice.debtor_id == debtor.id,
+            Invoice.kind == "invoice",
+        )
+    ).all()
+    if len(invoices) != len(set(invoice_ids)):
+        raise LookupError("not this debtor's invoice")
+    invoices = [i for i in invoices if i.status == "open" and i.open_amount > ZERO]
+    if not invoices:
+        raise PaymentError("these invoices have been paid already")
+    if len({i.currency for i in invoices}) > 1:
+        raise PaymentError("invoices in different currencies are paid separately")
+    return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, i.id))
+
+
+@dataclass
+class Urls:
+    """Where Mollie sends the debtor back and where it rings: built from PUBLIC_BASE_URL by the caller."""
+
+    base: str
+    redirect_path: str  # with "{id}" for our payment's id
+    webhook_path: str
+
+
+def start(
+    session: Session,
+    organisation: Organisation,
+    debtor: Debtor,
+    invoice_ids: list[int],
+    *,
+    urls: Urls,
+    endpoint: str,
+    locale: str,
+) -> MolliePayment:
+    """A Mollie payment for the chosen invoices, with its checkout URL. A second click reuses the first's.
+
+    Our row is committed first and its id is the Idempotency-Key, so a retry after a lost answer, or a double
+    click while the first is still waiting for Mollie, gets the same payment back from Mollie, never a second.
+    """
+    invoices = payable(session, organisation, debtor, invoice_ids)
+    key = request_key(debtor.id, invoices)
+    client = client_for(organisation, endpoint)
+    mp = _unfinished(session, organisation.id, key)
+    if mp is not None and mp.mollie_id:
+        # Still payable at Mollie? Then the debtor goes back to the same checkout.
+        session.commit()
+        sync(session, mp.mollie_id, endpoint=endpoint)
+        session.refresh(mp)
+        if mp.status == "open" and mp.checkout_url:
+            return mp
+        mp = None
+    if mp is None:
+        mp = _new_row(session, organisation, debtor, invoices, key)
+    mp_id = mp.id
+    data = _create_request(organisation, debtor, mp, urls, locale)
+    session.commit()  # the row exists before Mollie is asked; Mollie is asked outside any transaction
+    try:
+        remote = client.payments.create(data, idempotency_key=f"duly-payment-{mp_id}")
+    except (MollieError, requests.RequestException) as exc:
+        mp = session.get(MolliePayment, mp_id)
+        if mp.status == "creating":
+            mp.status, mp.flag, mp.updated_at = "failed", f"Mollie refused or did not answer: {exc}"[:300], utcnow()
+            session.commit()
+        raise MollieUnavailable("online payment is not available right now") from exc
+    mp = session.get(MolliePayment, mp_id)
+    _apply(session, mp, dict(remote))
+    session.commit()
+    return mp
+
+
+def _unfinished(session: Session, organisation_id: int, key: str) -> MolliePayment | None:
+    return session.scalar(
+        select(MolliePayment).where(
+            MolliePayment.organisation_id == organisation_id,
+            MolliePayment.request_key == key,
+            MolliePayment.status.in_(UNFINISHED),
+        )
+    )
+
+
+def _new_row(
+    session: Session, organisation: Organisation, debtor: Debtor, invoices: list[Invoice], key: str
+) -> MolliePayment:
+    total = sum((i.open_amount for i in invoices), ZERO)
+    numbers = ", ".join(i.number for i in invoices)
+    mp = MolliePayment(
+        organisation_id=organisation.id,
+        debtor_id=debtor.id,
+        amount=total,
+        currency=invoices[0].currency,
+        description=f"{organisation.name}: {numbers}"[:255],
+        request_key=key,
+        items=[MolliePaymentItem(invoice_id=i.id, amount=i.open_amount) for i in invoices],
+    )
+    try:
+        with session.begin_nested():
+            session.add(mp)
+            session.flush()
+    except IntegrityError:
+        # The other click made it a moment ago (the partial unique index on request_key): use that one.
+        existing = _unfinished(session, organisation.id, key)
+        if existing is None:
+            raise
+        return existing
+    events.record(
+        session,
+        organisation.id,
+        "payment:mollie:started",
+        debtor_id=debtor.id,
+        amount=total,
+        currency=mp.currency,
+        numbers=numbers,
+    )
+    return mp
+
+
+def _create_request(organisation: Organisation, debtor: Debtor, mp: MolliePayment, urls: Urls, locale: str) -> dict:
+    data = {
+        "amount": {"currency": mp.currency, "value": _value(mp.amount)},
+        "description": mp.description,
+        "redirectUrl": urls.base + urls.redirect_path.format(id=mp.id),
+        "webhookUrl": urls.base + urls.webhook_path,
+        "locale": locale,
+        # Our own ids, checked against our records when Mollie says it is paid.
+        "metadata": {
+            "duly_payment": mp.id,
+            "organisation": organisation.id,
+            "debtor": debtor.id,
+            "invoices": [item.invoice_id for item in mp.items],
+        },
+    }
+    methods = organisation.offered_methods
+    if methods:
+        data["method"] = methods
+    return data
+
+
+def sync(session: Session, mollie_id: str, *, endpoint: str) -> str:
+    """Fetch a payment from Mollie with its organisation's key and apply it. Safe to repeat; returns what happened.
+
+    Unknown ids change nothing: a webhook proves nothing, only what Mollie answers to our own key counts.
+    """
+    mp = session.scalar(select(MolliePayment).where(MolliePayment.mollie_id == mollie_id))
+    if mp is None:
+        session.rollback()
+        return "unknown"
+    organisation = session.get(Organisation, mp.organisation_id)
+    client = client_for(organisation, endpoint)
+    mp_id = mp.id
+    session.rollback()  # end the read before the HTTP call
+    try:
+        remote = dict(client.payments.get(mollie_id))
+    except NotFoundError:
+        return "unknown"
+    with session.begin():
+        mp = session.scalar(
+            select(MolliePayment)
+            .where(MolliePayment.id == mp_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return _apply(session, mp, remote)
+
+
+def _apply(session: Session, mp: MolliePayment, remote: dict) -> str:
+    """Bring our row up to what Mollie says: status forward only, book once, reverse what went back."""
+    outcome = "unchanged"
+    if mp.mollie_id is None:
+        mp.mollie_id = remote["id"]
+        mp.mode = remote.get("mode", mp.mode)
+        mp.checkout_url = ((remote.get("_links") or {}).get("checkout") or {}).get("href", "")[:500]
+    status = remote.get("status", mp.status)
+    if status in RANK and RANK[status] > RANK.get(mp.status, 0) or (mp.status == "creating" and status in RANK):
+        old = mp.status
+        mp.status = status
+        mp.method = remote.get("method") or mp.method
+        outcome = status
+        if status in ("failed", "canceled", "expired"):
+            events.record(
+                session,
+                mp.organisation_id,
+                f"payment:mollie:{status}",
+                debtor_id=mp.debtor_id,
+                amount=mp.amount,
+                currency=mp.currency,
+                previous=old,
+            )
+    if mp.status == "paid" and mp.payment_id is None and not mp.flag:
+        outcome = _book(session, mp, remote)
+    if mp.payment_id is not None:
+        outcome = _reverse(session, mp, remote) or outcome
+    mp.updated_at = utcnow()
+    return outcome
+
+
+def _amount(remote: dict, field: str) -> tuple[Decimal, str]:
+    value = remote.get(field) or {}
+    return Decimal(value.get("value", "0.00")), value.get("currency", "")
+
+
+def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
+    amount, currency = _amount(remote, "amount")
+    metadata = remote.get("metadata") or {}
+    problem = ""
+    if amount != mp.amount or currency != mp.currency:
+        problem = f"Mollie says {currency} {amount}, we asked for {mp.currency} {mp.amount}"
+    elif not isinstance(metadata, dict) or metadata.get("duly_payment") != mp.id:
+        problem = "Mollie's metadata does not name this payment"
+    if problem:
+        mp.flag = problem[:300]
+        events.record(
+            session,
+            mp.organisation_id,
+            "payment:mollie:flagged",
+            debtor_id=mp.debtor_id,
+            amount=amount,
+            currency=currency,
+            why=problem,
+        )
+        return "flagged"
+    organisation = session.get(Organisation, mp.organisation_id)
+    # Each invoice gets what was open when the debtor chose to pay, as far as it is still open now (a bank
+    # transfer may have come in between); whatever is left stays as the debtor's credit.
+    allocations = []
+    for item in mp.items:
+        invoice = item.invoice
+        part = min(item.amount, invoice.open_amount) if invoice.status == "open" else ZERO
+        if part > ZERO:
+            allocations.append((invoice.id, part))
+    payment = ledger.record_payment(
+        session,
+        mp.organisation_id,
+        mp.debtor_id,
+        mp.amount,
+        mp.currency,
+        utcnow().astimezone(organisation.tz).date(),
+        method="mollie",
+        reference=mp.mollie_id or "",
+        allocations=allocations,
+    )
+    mp.payment_id = payment.id
+    _queue_receipt(session, organisation, mp)
+    # What was paid leaves the schedule now, not at the clock's next planning run.
+    enqueue_after_commit(session, "workers.jobs.plan_organisation", mp.organisation_id)
+    return "booked"
+
+
+def _reverse(session: Session, mp: MolliePayment, remote: dict) -> str:
+    """Refunds and chargebacks that Mollie reports beyond what we have reversed already."""
+    outcome = ""
+    for field, attr, why in (
+        ("amountRefunded", "refunded_amount", "refunded through Mollie"),
+        ("amountChargedBack", "charged_back_amount", "charged back by the debtor's bank"),
+    ):
+        total, _ = _amount(remote, field)
+        done = getattr(mp, attr)
+        if total > done:
+            # A chargeback after a refund can take back more than we received; the books reverse only that.
+            payment = session.get(Payment, mp.payment_id)
+            part = min(total - done, payment.amount - payment.reversed_amount)
+            if part > ZERO:
+                ledger.reverse_payment(session, mp.payment_id, part, why=why)
+            setattr(mp, attr, total)
+            outcome = "reversed"
+    return outcome
+
+
+def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayment) -> None:
+    """One receipt per booked payment: queued in the booking's own transaction, so never twice nor lost."""
+    debtor = session.get(Debtor, mp.debtor_id)
+    address = debtor.dunning_email
+    if not address:
+        return
+    language = debtor.language if debtor.language in LOCALES else "nl"
+    with force_locale(LOCALES[language]):
+        queue_mail(
+            session,
+            to=address,
+            template="payment_receipt",
+            context={"organisation": organisation, "debtor": debtor, "mp": mp, "items": mp.items},
+            from_address=_sender(organisation),
+            organisation_id=organisation.id,
+        )
+    mp.receipt_sent_at = utcnow()
+
+
+def _sender(organisation: Organisation) -> str:
+    from email.utils import formataddr
+
+    return formataddr((organisation.sender_name or organisation.name, organisation.sender_email))
+
+
+def stale(session: Session, older_than: timedelta = timedelta(minutes=2), limit: int = 200) -> list[str]:
+    """Payments whose webhook may have been lost: unfinished, or paid but not booked nor flagged."""
+    cutoff = utcnow() - older_than
+    return list(
+        session.scalars(
+            select(MolliePayment.mollie_id)
+            .where(
+                MolliePayment.mollie_id.is_not(None),
+                MolliePayment.updated_at < cutoff,
+                (MolliePayment.status.in_(UNFINISHED))
+                | ((MolliePayment.status == "paid") & MolliePayment.payment_id.is_(None) & (MolliePayment.flag == "")),
+            )
+            .order_by(MolliePayment.updated_at)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,227 @@
+"""Promises and disputes in the engine: planning and the send-time check wait for a promise's date plus the grace and
+for a dispute's resolution; check_promises settles promises; broken ones weigh in the payment-behaviour profile."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.events import Event
+from portal.invoices.models import Invoice
+from portal.ledger.service import record_payment
+from portal.reminders.behaviour import BROKEN_PROMISE_DAYS, Settings, choose, effective_scenario, evaluate, profile
+from portal.reminders.dispatch import recheck, why_not
+from portal.reminders.models import Reminder
+from portal.reminders.planning import plan
+from portal.selfservice import actions
+from portal.selfservice.models import Promise
+from tests.factories import make_debtor, make_invoice, make_organisation
+
+MONDAY = date(2026, 6, 1)
+
+
+def _invoice(session, debtor, due: date, total: str = "100.00"):
+    return make_invoice(session, debtor, total, issue_date=due - timedelta(days=30), due_date=due)
+
+
+def _planned_invoices(session, debtor) -> set[int]:
+    reminders = session.scalars(
+        select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.status == "scheduled")
+    ).all()
+    return {item.invoice_id for reminder in reminders for item in reminder.items}
+
+
+def _setup(session, **org):
+    organisation = make_organisation(session, business_days_only=False, promise_grace_days=3, **org)
+    debtor = make_debtor(session, organisation, email="ap@example.com")
+    return organisation, debtor
+
+
+def test_a_promise_pauses_planning_until_its_date_plus_the_grace_then_reminders_resume(db_session):
+    organisation, debtor = _setup(db_session)
+    promised = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    other = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    day = MONDAY + timedelta(days=5)
+    actions.promise(db_session, organisation, debtor, [promised.id], day, MONDAY)
+
+    plan(db_session, organisation.id, today=MONDAY)
+    assert _planned_invoices(db_session, debtor) == {other.id}
+
+    for waiting in (day, day + timedelta(days=3)):  # the promised day and the last day of the grace
+        plan(db_session, organisation.id, today=waiting)
+        assert promised.id not in _planned_invoices(db_session, debtor), waiting
+
+    plan(db_session, organisation.id, today=day + timedelta(days=4))
+    assert _planned_invoices(db_session, debtor) == {other.id, promised.id}
+
+
+def test_the_send_time_check_honours_the_grace_and_disputes(db_session):
+    organisation, debtor = _setup(db_session)
+    promised = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    disputed = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    free = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    plan(db_session, organisation.id, today=MONDAY)
+    [reminder] = db_session.scalars(select(Reminder).where(Reminder.debtor_id == debtor.id)).all()
+    assert {item.invoice_id for item in reminder.items} == {promised.id, disputed.id, free.id}
+
+    # After planning, the debtor promises one and disputes another: the reminder still lists them, the check drops them.
+    actions.promise(db_session, organisation, debtor, [promised.id], MONDAY + timedelta(days=2), MONDAY)
+    actions.dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "We agreed 80")
+    send_day = MONDAY + timedelta(days=5)  # the promised day has passed, its grace (3 days) has not
+
+    kept, status, _ = recheck(reminder, send_day)  # the grace read from the reminder's organisation (the dry run)
+    assert (status, [item.invoice_id for item in kept]) == ("", [free.id])
+    dropped = {item.invoice_id: item.dropped for item in reminder.items if item.dropped}
+    assert dropped == {promised.id: "payment promised by 2026-06-03", disputed.id: "disputed"}
+
+    assert why_not(promised, send_day, grace_days=3).startswith("payment promised")
+    assert why_not(promised, send_day, grace_days=2) == ""  # 3 June + 2 days < 6 June: reminded again
+    assert why_not(promised, MONDAY + timedelta(days=6), grace_days=3) == ""
+
+
+def test_a_disputed_invoice_stays_out_of_planning_until_resolved(db_session):
+    organisation, debtor = _setup(db_session)
+    invoice = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    dispute = actions.dispute(db_session, organisation, debtor, invoice.id, "not_received", "")
+    for day in range(0, 60, 20):
+        plan(db_session, organisation.id, today=MONDAY + timedelta(days=day))
+        assert _planned_invoices(db_session, debtor) == set()
+
+    actions.resolve_dispute(db_session, dispute.id, "rejected", "It was delivered on 2 May.", None)
+    plan(db_session, organisation.id, today=MONDAY)
+    assert _planned_invoices(db_session, debtor) == {invoice.id}
+
+
+def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_session):
+    organisation, debtor = _setup(db_session)
+    paid = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    late = _invoice(db_session, debtor, MONDAY - timedelta(days=20), total="250.00")
+    waiting = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    kept = actions.promise(db_session, organisation, debtor, [paid.id], MONDAY + timedelta(days=10), MONDAY)
+    broken = actions.promise(db_session, organisation, debtor, [late.id], MONDAY + timedelta(days=1), MONDAY)
+    still = actions.promise(db_session, organisation, debtor, [waiting.id], MONDAY + timedelta(days=3), MONDAY)
+    record_payment(
+        db_session,
+        organisation.id,
+        debtor.id,
+        Decimal("100.00"),
+        "EUR",
+        MONDAY,
+        allocations=[(paid.id, Decimal("100.00"))],
+    )
+
+    today = MONDAY + timedelta(days=5)  # broken: 2 June + 3 < 6 June; still: 4 June + 3 = 7 June, not yet passed
+    assert actions.check_promises(db_session, organisation.id, today) == {"kept": 1, "broken": 1}
+    assert (kept.status, broken.status, still.status) == ("kept", "broken", "open")
+    assert late.promised_on is None and late.promise_id == broken.id  # the scenario resumes; the link stays
+    assert waiting.promised_on == MONDAY + timedelta(days=3)
+    timeline = db_session.scalars(
+        select(Event).where(Event.debtor_id == debtor.id, Event.kind.like("promise:%")).order_by(Event.id)
+    ).all()
+    assert [e.kind for e in timeline][-2:] == ["promise:kept", "promise:broken"]
+    assert timeline[-1].data["invoices"] == late.number and timeline[-1].data["amount"] == "250.00"
+
+    # Run again (a second clock): nothing more happens.
+    assert actions.check_promises(db_session, organisation.id, today) == {"kept": 0, "broken": 0}
+    assert db_session.scalar(select(Event.id).where(Event.kind == "promise:broken").offset(1)) is None
+    plan(db_session, organisation.id, today=today)
+    assert late.id in _planned_invoices(db_session, debtor) and waiting.id not in _planned_invoices(db_session, debtor)
+
+
+def _paid_on_time(session, debtor, count: int):
+    for n in range(count):
+        settled = MONDAY - timedelta(days=10 + 7 * n)
+        invoice = _invoice(session, debtor, settled)
+        record_payment(
+            session,
+            debtor.organisation_id,
+            debtor.id,
+            Decimal("100.00"),
+            "EUR",
+            settled,
+            allocations=[(invoice.id, Decimal("100.00"))],
+        )
+
+
+def _broken_promise(session, organisation, debtor, promised_on: date):
+    invoice = _invoice(session, debtor, promised_on - timedelta(days=20))
+    actions.promise(session, organisation, debtor, [invoice.id], promised_on, promised_on - timedelta(days=1))
+    actions.check_promises(session, organisation.id, promised_on + timedelta(days=10))
+    return invoice
+
+
+def test_broken_promises_count_in_the_profile_and_push_toward_strict(db_session):
+    organisation, debtor = _setup(db_session)
+    _paid_on_time(db_session, debtor, 4)
+    _broken_promise(db_session, organisation, debtor, MONDAY - timedelta(days=400))  # over a year ago: forgotten
+    for days_ago in (90, 60, 30):
+        _broken_promise(db_session, organisation, debtor, MONDAY - timedelta(days=days_ago))
+    late = _invoice(db_session, debtor, MONDAY - timedelta(days=5))
+    actions.dispute(db_session, organisation, debtor, late.id, "quality", "")
+
+    found = profile(db_session, organisation.id, [debtor.id], MONDAY)[debtor.id]
+    assert (found.broken_promises, found.disputes, found.weighted_days_late) == (3, 1, 0)
+
+    # A punctual payer on the default (standard) scenario: three broken promises weigh 30 days, past strict (20)
+    # by its margin (3); two (20 days) would not be.
+    evaluate(db_session, organisation.id, MONDAY)
+    evaluate(db_session, organisation.id, MONDAY + timedelta(days=1))
+    assert effective_scenario(db_session, debtor, MONDAY).key == "strict"
+    assert debtor.scenario_reason == (
+        "strict: 0 of the last 4 invoices paid more than 20 days late (on average 0 days late); "
+        "3 promises to pay broken in the last year (count as 30 days late)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("broken", "paid_count", "key"),
+    [(0, 6, "friendly"), (1, 6, "standard"), (2, 6, "strict"), (0, 1, "standard"), (2, 1, "strict")],
+)
+def test_each_broken_promise_weighs_as_days_late(broken, paid_count, key):
+    from portal.reminders.behaviour import Profile
+
+    found = Profile(1, paid_count=paid_count, weighted_days_late=0, broken_promises=broken)
+    chosen, reason = choose(found, Settings())
+    assert chosen == key
+    assert BROKEN_PROMISE_DAYS == 10
+    if broken:
+        assert "broken in the last year" in reason
+    if paid_count < Settings().min_paid:
+        assert "new customer" in reason
+
+
+def test_a_broken_promise_keeps_a_strict_debtor_strict_within_the_margin():
+    # 16 days late on average would take a strict debtor back to standard (below 20 - 3); one broken promise does not.
+    from portal.reminders.behaviour import Profile
+
+    assert choose(Profile(1, paid_count=6, weighted_days_late=16), Settings(), "strict")[0] == "standard"
+    assert (
+        choose(Profile(1, paid_count=6, weighted_days_late=16, broken_promises=1), Settings(), "strict")[0] == "strict"
+    )
+
+
+def test_the_planning_job_checks_promises_before_it_plans(app, live_db, monkeypatch):
+    import workers
+    from workers.jobs import plan_reminders
+
+    monkeypatch.setattr(workers, "_app", app)  # the job's app is this test's app, not one built from os.environ
+    organisation = make_organisation(live_db, business_days_only=False, promise_grace_days=2)
+    debtor = make_debtor(live_db, organisation, email="ap@example.com")
+    today = organisation.today()
+    invoice = _invoice(live_db, debtor, today - timedelta(days=30))
+    # A promise made ten days ago for three days ago: past its grace, so broken by now.
+    promise = Promise(
+        organisation_id=organisation.id, debtor_id=debtor.id, promised_on=today - timedelta(days=3), status="open"
+    )
+    live_db.add(promise)
+    live_db.flush()
+    invoice.promise_id, invoice.promised_on = promise.id, promise.promised_on
+    live_db.commit()
+
+    plan_reminders()
+
+    live_db.expire_all()
+    assert live_db.get(Promise, promise.id).status == "broken"
+    assert live_db.get(Invoice, invoice.id).promised_on is None
+    assert invoice.id in _planned_invoices(live_db, debtor)  # the same run planned the freed invoice
