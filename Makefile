@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench bench-pages bench-reminders clean
+.PHONY: translations demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench bench-pages bench-reminders bench-selfservice clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[embedded,test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Compiled catalogs are built, not committed: the .po files are the source.
+PO := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+install: $(STAMP) $(MO)
+
+## translations: extract the translatable texts and update the catalogs (then fill in the new msgstr lines)
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o /tmp/duly-messages.pot .
+	$(BIN)/pybabel update -i /tmp/duly-messages.pot -d portal/translations -w 120 --no-fuzzy-matching
 
 ## demo: install, migrate, seed "Demo B.V." and start web + worker + clock (+ a private Redis) on :5000
 demo: install
@@ -48,11 +60,12 @@ system-deps:
 services:
 	scripts/ensure-services
 
-## bench: ledger and demo figures, page latency at 100,000 debtors / 1,000,000 invoices, then the reminder engine (about 30 minutes)
+## bench: ledger and demo figures, page latency at 100,000 debtors / 1,000,000 invoices, then the reminder engine and the self-service page and Mollie webhooks (about 30 minutes)
 bench: install services
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.reminders
+	$(BIN)/python -m bench.selfservice
 
 ## bench-pages: only the page latency benchmark (PostgreSQL scratch database, dropped afterwards)
 bench-pages: install services
@@ -61,6 +74,10 @@ bench-pages: install services
 ## bench-reminders: only the reminder engine: planning at 1,000,000 invoices, dispatch rate and worker memory over SMTP (about 20 minutes)
 bench-reminders: install services
 	$(BIN)/python -m bench.reminders
+
+## bench-selfservice: only the debtor's side: the self-service page with 200 open invoices, and Mollie webhook bookings per second through the simulator (about a minute)
+bench-selfservice: install services
+	$(BIN)/python -m bench.selfservice
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache .hypothesis
