@@ -2,7 +2,7 @@
 
 import importlib
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, g, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -68,6 +68,8 @@ def _select_locale() -> str:
 
     if getattr(g, "locale", None):
         return g.locale
+    if not has_request_context():  # a job or the CLI: English, unless the caller forces the reader's locale
+        return "en"
     if current_user and current_user.is_authenticated:
         return current_user.organisation.locale
     return request.accept_languages.best_match(["nl", "en"]) or "en"

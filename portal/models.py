@@ -1,5 +1,6 @@
 """Imports every model so that Alembic and create_all() see the whole schema."""
 
+from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment, InstallmentNotice
 from portal.debtors.models import Contact, Debtor
 from portal.events import Event
 from portal.imports.models import ImportBatch, ImportMapping
@@ -12,6 +13,10 @@ from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem,
 from portal.selfservice.models import AccessLink, Dispute, Promise
 
 __all__ = [
+    "Arrangement",
+    "ArrangementInvoice",
+    "Installment",
+    "InstallmentNotice",
     "AccessLink",
     "Dispute",
     "MolliePayment",

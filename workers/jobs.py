@@ -88,18 +88,33 @@ def evaluate_scenarios() -> dict[str, int]:
 
 def plan_reminders() -> dict[str, int]:
     """Plan every organisation's next reminders as of its own local date (idempotent; two clocks may both ring)."""
+    from portal.arrangements import service as arrangements
     from portal.organisations.models import Organisation
     from portal.reminders.planning import first_day, plan
     from portal.selfservice.actions import check_promises
+    from portal.types import utcnow
 
     totals = {"created": 0, "updated": 0, "removed": 0, "unchanged": 0}
-    with app_context():
+    with app_context() as app:
+        config = app.config
         try:
             for organisation_id in db.session.scalars(select(Organisation.id)).all():
                 organisation = db.session.get(Organisation, organisation_id)
-                # Promises first: a broken one frees its invoices, which this same run then plans.
-                check_promises(db.session, organisation_id, organisation.today())
+                # Promises and plans first: a broken one frees its invoices, which this same run then plans.
+                today = organisation.today()
+                check_promises(db.session, organisation_id, today)
+                arrangements.check(db.session, organisation_id, today, mail_from=config["MAIL_FROM"])
                 result = plan(db.session, organisation_id, first=first_day(organisation))
+                db.session.commit()
+                # A plan's installments have their own friendly reminders, each sent once.
+                arrangements.remind(
+                    db.session,
+                    organisation_id,
+                    today,
+                    utcnow(),
+                    base_url=config["PUBLIC_BASE_URL"],
+                    mail_from=config["MAIL_FROM"],
+                )
                 db.session.commit()
                 for key in totals:
                     totals[key] += getattr(result, key)

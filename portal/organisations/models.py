@@ -1,6 +1,7 @@
 """The tenant (a supplier organisation), its users and their one-time tokens."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedText
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow
 
 ROLES = ("owner", "controller", "viewer")
 REFERENCE_SCHEMES = ("rf", "nl")
@@ -73,6 +74,22 @@ class Organisation(db.Model):
     promise_max_days: Mapped[int] = mapped_column(default=30, server_default="30")
     promise_grace_days: Mapped[int] = mapped_column(default=3, server_default="3")
     paid_claim_hold_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Payment arrangements (installment plans). Debtors on these scenarios (keys) may propose one on their page;
+    # every plan keeps within the limits (count, smallest installment, total, days to the last installment); a
+    # proposal within the automatic limits is approved at once, others wait for the supplier. An installment
+    # still open arrangement_grace_days after its due date breaks the plan.
+    arrangement_scenarios: Mapped[str] = mapped_column(
+        String(100), default="friendly,standard", server_default="friendly,standard"
+    )
+    arrangement_max_installments: Mapped[int] = mapped_column(default=12, server_default="12")
+    # (Money's stored form differs by database, so the migration gives these their server defaults.)
+    arrangement_min_installment: Mapped[Decimal] = mapped_column(Money(), default=Decimal("25.00"))
+    arrangement_max_total: Mapped[Decimal] = mapped_column(Money(), default=Decimal("10000.00"))
+    arrangement_max_days: Mapped[int] = mapped_column(default=365, server_default="365")
+    arrangement_auto_installments: Mapped[int] = mapped_column(default=6, server_default="6")
+    arrangement_auto_total: Mapped[Decimal] = mapped_column(Money(), default=Decimal("2500.00"))
+    arrangement_auto_days: Mapped[int] = mapped_column(default=180, server_default="180")
+    arrangement_grace_days: Mapped[int] = mapped_column(default=7, server_default="7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")

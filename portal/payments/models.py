@@ -52,6 +52,8 @@ class MolliePayment(db.Model):
     # Why it was not booked although Mollie says paid (amount, currency or metadata differ from our records).
     flag: Mapped[str] = mapped_column(String(300), default="", server_default="")
     receipt_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Paying one installment of a payment arrangement: the items spread its amount over the plan's invoices.
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
 from portal.events import record
 from portal.invoices.models import Invoice
@@ -64,6 +65,7 @@ class Profile:
     recent_count: int = 0  # the last RECENT paid invoices ...
     recent_late: int = 0  # ... and how many of them were paid more than the strict threshold late
     broken_promises: int = 0  # in the last MEMORY_DAYS (by the date promised)
+    broken_plans: int = 0  # payment arrangements broken in the last MEMORY_DAYS
     disputes: int = 0  # opened in the last MEMORY_DAYS
     open_exposure: Decimal = Decimal("0.00")  # open amount in the organisation's home currency
 
@@ -140,9 +142,21 @@ def profile(session: Session, organisation_id: int, debtor_ids: list[int] | None
             )
             .group_by(Dispute.debtor_id)
         )
+        plans = (
+            select(Arrangement.debtor_id, func.count())
+            .where(
+                Arrangement.organisation_id == organisation_id,
+                Arrangement.status == "broken",
+                Arrangement.ended_at >= datetime.combine(since, time(), tzinfo=UTC),
+            )
+            .group_by(Arrangement.debtor_id)
+        )
         if chunk is not None:
             broken = broken.where(Promise.debtor_id.in_(chunk))
             disputes = disputes.where(Dispute.debtor_id.in_(chunk))
+            plans = plans.where(Arrangement.debtor_id.in_(chunk))
+        for debtor_id, count in session.execute(plans):
+            profiles.setdefault(debtor_id, Profile(debtor_id)).broken_plans = count
         for debtor_id, count in session.execute(broken):
             profiles.setdefault(debtor_id, Profile(debtor_id)).broken_promises = count
         for debtor_id, count in session.execute(disputes):
@@ -171,7 +185,7 @@ def choose(profile: Profile, settings: Settings, current_key: str | None = None)
     Each promise broken in the last year adds BROKEN_PROMISE_DAYS to the average the thresholds are compared with,
     and the reason says so; it also ends a new customer's benefit of the doubt.
     """
-    broken = profile.broken_promises
+    broken = profile.broken_promises + profile.broken_plans
     if profile.paid_count < settings.min_paid and not broken:
         return settings.default_key, f"new customer: fewer than {settings.min_paid} paid invoices"
     average = profile.weighted_days_late
@@ -192,9 +206,17 @@ def choose(profile: Profile, settings: Settings, current_key: str | None = None)
     if broken:
         if profile.paid_count < settings.min_paid:
             how = f"new customer (fewer than {settings.min_paid} paid invoices)"
-        promises = "1 promise to pay" if broken == 1 else f"{broken} promises to pay"
+        words = []
+        if profile.broken_promises:
+            n = profile.broken_promises
+            words.append("1 promise to pay" if n == 1 else f"{n} promises to pay")
+        if profile.broken_plans:
+            n = profile.broken_plans
+            words.append("1 payment plan" if n == 1 else f"{n} payment plans")
         counts = "counts" if broken == 1 else "count"
-        how += f"; {promises} broken in the last year ({counts} as {_days(BROKEN_PROMISE_DAYS * broken)} late)"
+        how += (
+            f"; {' and '.join(words)} broken in the last year ({counts} as {_days(BROKEN_PROMISE_DAYS * broken)} late)"
+        )
     return key, f"{key}: {how}"
 
 

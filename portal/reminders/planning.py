@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Date
 
+from portal.arrangements.models import Arrangement, ArrangementInvoice
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.organisations.models import Organisation
@@ -159,6 +160,14 @@ def candidates(
         )
         .exists()
     )
+    # A running payment plan has its own reminders, per installment.
+    ai, a = ArrangementInvoice.__table__, Arrangement.__table__
+    in_active_plan = (
+        select(ai.c.invoice_id)
+        .join(a, a.c.id == ai.c.arrangement_id)
+        .where(ai.c.invoice_id == i.c.id, a.c.status == "active")
+        .exists()
+    )
     remindable = and_(
         i.c.organisation_id == organisation.id,
         i.c.kind == "invoice",
@@ -171,6 +180,7 @@ def candidates(
         or_(i.c.promised_on.is_(None), i.c.promised_on < today - timedelta(days=organisation.promise_grace_days)),
         i.c.disputed_at.is_(None),
         ~held_by_reminder,
+        ~in_active_plan,
     )
 
     def clamp(day):

@@ -1,0 +1,105 @@
+"""Payment arrangements: what a debtor owes on some invoices, split into installments over a period."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.types import Money, UTCDateTime, utcnow
+
+# proposed: the debtor asked, the supplier decides. offered: the supplier's counter-proposal, the debtor decides.
+# active: running (its invoices leave their scenario). completed, broken, rejected, countered (answered by an
+# offer), declined (the debtor turned an offer down), withdrawn (replaced by a newer plan for the same invoices).
+STATUSES = ("proposed", "offered", "active", "completed", "broken", "rejected", "countered", "declined", "withdrawn")
+LIVE = ("proposed", "offered", "active")
+FREQUENCIES = ("weekly", "monthly")
+
+
+class Arrangement(db.Model):
+    __tablename__ = "arrangements"
+    __table_args__ = (
+        CheckConstraint("total > 0", name="total_positive"),
+        CheckConstraint("installment_count >= 1", name="installments_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="proposed")
+    source: Mapped[str] = mapped_column(String(12), default="selfservice")  # selfservice | cockpit
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Money())
+    installment_count: Mapped[int] = mapped_column()
+    frequency: Mapped[str] = mapped_column(String(8))
+    first_due: Mapped[date] = mapped_column(Date())
+    note: Mapped[str] = mapped_column(String(500), default="")  # the debtor's, with the proposal
+    message: Mapped[str] = mapped_column(String(1000), default="")  # the supplier's, with a decision
+    # Within the organisation's limits, so approved without waiting for the supplier.
+    auto_approved: Mapped[bool] = mapped_column(default=False)
+    # Why a proposal waits for the supplier (outside the automatic limits), in the cockpit.
+    review_reason: Mapped[str] = mapped_column(String(300), default="")
+    # A counter-proposal names the proposal it answers.
+    counter_of_id: Mapped[int | None] = mapped_column(ForeignKey("arrangements.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    debtor = relationship("Debtor")
+    items: Mapped[list["ArrangementInvoice"]] = relationship(
+        back_populates="arrangement", cascade="all, delete-orphan", order_by="ArrangementInvoice.position"
+    )
+    installments: Mapped[list["Installment"]] = relationship(
+        back_populates="arrangement", cascade="all, delete-orphan", order_by="Installment.position"
+    )
+
+    @property
+    def last_due(self) -> date:
+        return self.installments[-1].due_on
+
+
+class ArrangementInvoice(db.Model):
+    """An invoice in a plan, with what was open on it when the plan was made: the plan's total is their sum."""
+
+    __tablename__ = "arrangement_invoices"
+    __table_args__ = (UniqueConstraint("arrangement_id", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column()  # the order payments go to the invoices: oldest due first
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+    arrangement: Mapped[Arrangement] = relationship(back_populates="items")
+    invoice = relationship("Invoice")
+
+
+class Installment(db.Model):
+    __tablename__ = "installments"
+    __table_args__ = (
+        UniqueConstraint("arrangement_id", "position"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column()  # 1, 2, ...
+    due_on: Mapped[date] = mapped_column(Date())
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+    arrangement: Mapped[Arrangement] = relationship(back_populates="installments")
+
+
+class InstallmentNotice(db.Model):
+    """A friendly reminder of one installment, at most once per stage (before the due date, on it)."""
+
+    __tablename__ = "installment_notices"
+    __table_args__ = (UniqueConstraint("installment_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installment_id: Mapped[int] = mapped_column(ForeignKey("installments.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(8))  # before | due
+    mail_message_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
