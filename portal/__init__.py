@@ -85,6 +85,7 @@ def _select_timezone() -> str | None:
 
 # Modules that add their routes to the cockpit's and the self-service page's blueprints.
 ROUTE_MODULES = (
+    "portal.cockpit.arrangements",
     "portal.cockpit.debtors",
     "portal.cockpit.imports",
     "portal.cockpit.invoices",
@@ -94,6 +95,7 @@ ROUTE_MODULES = (
     "portal.cockpit.requests",
     "portal.cockpit.scenarios",
     "portal.selfservice.actions_views",
+    "portal.selfservice.arrangements",
     "portal.selfservice.brand",
     "portal.selfservice.documents",
     "portal.selfservice.links",

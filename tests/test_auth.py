@@ -1,5 +1,6 @@
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -339,6 +340,15 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "paid_claim_hold_days": "5",
         "mollie_api_key": "live_" + "x" * 30,
         "mollie_methods": ["ideal", "paypal"],
+        "arrangement_scenarios": ["friendly"],
+        "arrangement_max_installments": "10",
+        "arrangement_min_installment": "50,00",
+        "arrangement_max_total": "5000",
+        "arrangement_max_days": "300",
+        "arrangement_auto_installments": "3",
+        "arrangement_auto_total": "750.50",
+        "arrangement_auto_days": "90",
+        "arrangement_grace_days": "5",
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)
@@ -368,6 +378,14 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
     assert organisation.holiday_country == "BE" and organisation.deliver_invoices
     assert organisation.link_lifetime_days == 30
     assert not organisation.business_days_only  # unticked
+    assert organisation.arrangement_scenarios == "friendly"
+    assert (organisation.arrangement_min_installment, organisation.arrangement_auto_total) == (
+        Decimal("50.00"),
+        Decimal("750.50"),
+    )
+    assert (organisation.arrangement_max_installments, organisation.arrangement_grace_days) == (10, 5)
+    bad = client.post("/cockpit/settings", data={**form, "arrangement_min_installment": "lots"})
+    assert bad.status_code == 422
     assert (organisation.name, organisation.iban, organisation.reference_scheme) == (
         "Renamed B.V.",
         "NL91ABNA0417164300",

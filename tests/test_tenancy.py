@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
+from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment
 from portal.imports.models import ImportBatch
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
@@ -48,6 +49,19 @@ def two_tenants(db_session):
         organisation_id=theirs.id, debtor_id=their_debtor.id, invoice_id=their_invoice.id, reason="other"
     )
     db_session.add(their_dispute)
+    their_plan = Arrangement(
+        organisation_id=theirs.id,
+        debtor_id=their_debtor.id,
+        status="proposed",
+        currency="EUR",
+        total=their_invoice.open_amount,
+        installment_count=1,
+        frequency="monthly",
+        first_due=date(2030, 1, 7),
+        items=[ArrangementInvoice(invoice_id=their_invoice.id, position=1, amount=their_invoice.open_amount)],
+        installments=[Installment(position=1, due_on=date(2030, 1, 7), amount=their_invoice.open_amount)],
+    )
+    db_session.add(their_plan)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -60,6 +74,7 @@ def two_tenants(db_session):
         "step_id": their_scenario.steps[0].id,
         "reminder_id": their_reminder.id,
         "dispute_id": their_dispute.id,
+        "arrangement_id": their_plan.id,
     }
     return me, foreign_ids
 
@@ -87,6 +102,9 @@ def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, clie
     theirs = db_session.get(Reminder, foreign_ids["reminder_id"])
     db_session.refresh(theirs)
     assert (theirs.status, theirs.send_on, theirs.pinned) == ("scheduled", date(2030, 1, 7), False)
+    plan = db_session.get(Arrangement, foreign_ids["arrangement_id"])
+    db_session.refresh(plan)
+    assert plan.status == "proposed" and plan.decided_at is None
 
 
 def test_foreign_user_role_is_unchanged(app, client, auth, db_session, two_tenants):

@@ -125,14 +125,17 @@ def plan_reminders() -> dict[str, int]:
 
 def plan_organisation(organisation_id: int) -> str:
     """Plan one organisation now: after a hold or a settings change, instead of at the clock's next run."""
+    from portal.arrangements import service as arrangements
     from portal.organisations.models import Organisation
     from portal.reminders.planning import first_day, plan
 
-    with app_context():
+    with app_context() as app:
         try:
             organisation = db.session.get(Organisation, organisation_id)
             if organisation is None:
                 return "gone"
+            # A payment that finished a plan ends it now, not at the clock's next run.
+            arrangements.check(db.session, organisation_id, organisation.today(), mail_from=app.config["MAIL_FROM"])
             result = plan(db.session, organisation_id, first=first_day(organisation))
             db.session.commit()
             return str(result)

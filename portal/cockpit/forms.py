@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -45,6 +47,14 @@ HOLIDAY_COUNTRIES = [
     ("IT", "Italy"),
     ("", "no country (send on holidays)"),
 ]
+
+
+def _amount(form, field):
+    """Turns the typed amount into a Decimal, or a field error."""
+    try:
+        field.data = parse_typed_amount(field.data or "")
+    except MoneyError as exc:
+        raise ValidationError(str(exc).capitalize()) from None
 
 
 class SettingsForm(FlaskForm):
@@ -124,6 +134,37 @@ class SettingsForm(FlaskForm):
         option_widget=CheckboxInput(),
     )
 
+    # Payment plans (portal.arrangements): who may propose one on their page, the limits every plan keeps to, and
+    # the smaller limits within which a debtor's proposal starts without waiting for the supplier.
+    arrangement_scenarios = SelectMultipleField(
+        "Debtors who may propose a payment plan on their page",
+        choices=[
+            SelectChoice("friendly", "on the friendly scenario"),
+            SelectChoice("standard", "on the standard scenario"),
+            SelectChoice("strict", "on the strict scenario"),
+        ],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    arrangement_max_installments = IntegerField("Most installments", validators=[InputRequired(), NumberRange(2, 60)])
+    arrangement_min_installment = StringField("Smallest installment", validators=[InputRequired(), _amount])
+    arrangement_max_total = StringField("Largest plan (total)", validators=[InputRequired(), _amount])
+    arrangement_max_days = IntegerField(
+        "Last installment at most (days ahead)", validators=[InputRequired(), NumberRange(7, 1095)]
+    )
+    arrangement_auto_installments = IntegerField(
+        "Approved at once up to (installments)", validators=[InputRequired(), NumberRange(0, 60)]
+    )
+    arrangement_auto_total = StringField("... and up to (total)", validators=[InputRequired(), _amount])
+    arrangement_auto_days = IntegerField("... ending within (days)", validators=[InputRequired(), NumberRange(0, 1095)])
+    arrangement_grace_days = IntegerField(
+        "A missed installment breaks the plan after (days)", validators=[InputRequired(), NumberRange(0, 60)]
+    )
+
+    def validate_arrangement_min_installment(self, field):
+        if isinstance(field.data, Decimal) and field.data <= 0:
+            raise ValidationError("More than zero.")
+
     def validate_send_until_hour(self, field):
         if self.send_hour.data is not None and field.data is not None and field.data <= self.send_hour.data:
             raise ValidationError("Must be later than the first hour.")
@@ -132,14 +173,6 @@ class SettingsForm(FlaskForm):
         friendly = self.behaviour_friendly_max_days.data
         if friendly is not None and field.data is not None and field.data <= friendly:
             raise ValidationError("Must be more than the friendly limit.")
-
-
-def _amount(form, field):
-    """Turns the typed amount into a Decimal, or a field error."""
-    try:
-        field.data = parse_typed_amount(field.data or "")
-    except MoneyError as exc:
-        raise ValidationError(str(exc).capitalize()) from None
 
 
 class DebtorForm(FlaskForm):

@@ -156,7 +156,11 @@ def change_role(user_id: int):
 def settings():
     """The organisation's settings."""
     organisation = current_user.organisation
-    form = SettingsForm(obj=organisation, mollie_methods=organisation.offered_methods)
+    form = SettingsForm(
+        obj=organisation,
+        mollie_methods=organisation.offered_methods,
+        arrangement_scenarios=[k for k in organisation.arrangement_scenarios.split(",") if k],
+    )
     return render_template("cockpit/settings.html", form=form, has_mollie_key=bool(organisation.mollie_api_key))
 
 
@@ -168,6 +172,7 @@ def settings_post():
     if form.validate_on_submit():
         values = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
         values["mollie_methods"] = ",".join(values["mollie_methods"])
+        values["arrangement_scenarios"] = ",".join(values["arrangement_scenarios"])
         # The key is write-only: empty leaves the stored one, the checkbox removes it.
         if values.pop("remove_mollie_api_key"):
             values["mollie_api_key"] = None

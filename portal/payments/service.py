@@ -57,9 +57,9 @@ def _value(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-def request_key(debtor_id: int, invoices: list[Invoice]) -> str:
-    """The same debtor choosing the same invoices with the same amounts open is the same request."""
-    parts = [str(debtor_id)] + [f"{i.id}:{i.open_amount}" for i in sorted(invoices, key=lambda i: i.id)]
+def request_key(debtor_id: int, portions: list[tuple[Invoice, Decimal]]) -> str:
+    """The same debtor paying the same amounts on the same invoices is the same request."""
+    parts = [str(debtor_id)] + [f"{i.id}:{amount}" for i, amount in sorted(portions, key=lambda p: p[0].id)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -103,14 +103,23 @@ def start(
     urls: Urls,
     endpoint: str,
     locale: str,
+    amounts: dict[int, Decimal] | None = None,
+    installment=None,
 ) -> MolliePayment:
     """A Mollie payment for the chosen invoices, with its checkout URL. A second click reuses the first's.
+
+    Whole open amounts, unless ``amounts`` says how much of each invoice (an installment of a payment plan,
+    ``installment``, spreads its amount over the plan's invoices).
 
     Our row is committed first and its id is the Idempotency-Key, so a retry after a lost answer, or a double
     click while the first is still waiting for Mollie, gets the same payment back from Mollie, never a second.
     """
     invoices = payable(session, organisation, debtor, invoice_ids)
-    key = request_key(debtor.id, invoices)
+    portions = [(i, min(i.open_amount, amounts.get(i.id, ZERO)) if amounts else i.open_amount) for i in invoices]
+    portions = [(i, amount) for i, amount in portions if amount > ZERO]
+    if not portions:
+        raise PaymentError("these invoices have been paid already")
+    key = request_key(debtor.id, portions)
     client = client_for(organisation, endpoint)
     mp = _unfinished(session, organisation.id, key)
     if mp is not None and mp.mollie_id:
@@ -122,7 +131,7 @@ def start(
             return mp
         mp = None
     if mp is None:
-        mp = _new_row(session, organisation, debtor, invoices, key)
+        mp = _new_row(session, organisation, debtor, portions, key, installment)
     mp_id = mp.id
     data = _create_request(organisation, debtor, mp, urls, locale)
     session.commit()  # the row exists before Mollie is asked; Mollie is asked outside any transaction
@@ -151,18 +160,28 @@ def _unfinished(session: Session, organisation_id: int, key: str) -> MolliePayme
 
 
 def _new_row(
-    session: Session, organisation: Organisation, debtor: Debtor, invoices: list[Invoice], key: str
+    session: Session,
+    organisation: Organisation,
+    debtor: Debtor,
+    portions: list[tuple[Invoice, Decimal]],
+    key: str,
+    installment=None,
 ) -> MolliePayment:
-    total = sum((i.open_amount for i in invoices), ZERO)
-    numbers = ", ".join(i.number for i in invoices)
+    total = sum((amount for _, amount in portions), ZERO)
+    numbers = ", ".join(i.number for i, _ in portions)
+    what = numbers
+    if installment is not None:
+        plan = installment.arrangement
+        what = f"installment {installment.position} of {plan.installment_count} ({numbers})"
     mp = MolliePayment(
         organisation_id=organisation.id,
         debtor_id=debtor.id,
         amount=total,
-        currency=invoices[0].currency,
-        description=f"{organisation.name}: {numbers}"[:255],
+        currency=portions[0][0].currency,
+        description=f"{organisation.name}: {what}"[:255],
         request_key=key,
-        items=[MolliePaymentItem(invoice_id=i.id, amount=i.open_amount) for i in invoices],
+        installment_id=installment.id if installment is not None else None,
+        items=[MolliePaymentItem(invoice_id=i.id, amount=amount) for i, amount in portions],
     )
     try:
         with session.begin_nested():
@@ -299,6 +318,8 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
         part = min(item.amount, invoice.open_amount) if invoice.status == "open" else ZERO
         if part > ZERO:
             allocations.append((invoice.id, part))
+    if mp.installment_id is not None:
+        allocations = _plan_allocations(session, mp, allocations)
     payment = ledger.record_payment(
         session,
         mp.organisation_id,
@@ -315,6 +336,25 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
     # What was paid leaves the schedule now, not at the clock's next planning run.
     enqueue_after_commit(session, "workers.jobs.plan_organisation", mp.organisation_id)
     return "booked"
+
+
+def _plan_allocations(session: Session, mp: MolliePayment, allocations: list[tuple[int, Decimal]]):
+    """An installment's money goes to its plan's invoices in order: what the items can no longer take (a bank
+    transfer came in between) pays ahead on the plan's other invoices rather than sitting as credit."""
+    from portal.arrangements.models import Installment
+
+    left = mp.amount - sum((amount for _, amount in allocations), ZERO)
+    if left <= ZERO:
+        return allocations
+    taken = dict(allocations)
+    for item in session.get(Installment, mp.installment_id).arrangement.items:
+        invoice = item.invoice
+        room = (invoice.open_amount if invoice.status == "open" else ZERO) - taken.get(invoice.id, ZERO)
+        part = min(room, left)
+        if part > ZERO:
+            taken[invoice.id] = taken.get(invoice.id, ZERO) + part
+            left -= part
+    return list(taken.items())
 
 
 def _reverse(session: Session, mp: MolliePayment, remote: dict) -> str:

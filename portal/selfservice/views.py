@@ -16,6 +16,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from portal import CSP
+from portal.arrangements import service as arrangements
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
@@ -132,6 +133,7 @@ def page():
         .order_by(Invoice.due_date, Invoice.id)
     ).all()
     invoices = [d for d in documents if d.kind == "invoice"]
+    plans = arrangements.live_for(db.session, organisation.id, debtor.id)
     credits = [d for d in documents if d.kind == "credit_note"]
     totals: dict[str, object] = {}
     for invoice in invoices:
@@ -153,5 +155,8 @@ def page():
         today=organisation.today(),
         # Online payment needs the organisation's own Mollie key; the key itself never reaches a template.
         can_pay=bool(organisation.mollie_api_key),
+        plans=[(a, arrangements.progress(a, organisation.today())) for a in plans],
+        in_plan={item.invoice_id for a in plans if a.status == "active" for item in a.items},
+        can_propose=not arrangements.proposal_refused(db.session, organisation, debtor, organisation.today()),
         method_names=[METHOD_NAMES[m] for m in organisation.offered_methods],
     )
