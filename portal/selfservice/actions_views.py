@@ -313,6 +313,9 @@ def contact_save():
                 _add_error(form, error)
             else:
                 db.session.commit()
-                flash(gettext("Your message has been sent to %(name)s.", name=visit.organisation.name), "success")
+                flash(
+                    gettext("Your message has been sent to %(name)s.", name=visit.organisation.name.rstrip(".")),
+                    "success",
+                )
                 return redirect(url_for("selfservice.page"), 303)
     return _contact_page(visit, form, 422)

@@ -4,7 +4,9 @@ return page waits for the webhook. The webhook itself lives in portal.payments.v
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db, limiter
 from portal.payments import service
@@ -57,11 +59,13 @@ def pay():
     except service.MollieUnavailable:
         db.session.rollback()
         current_app.logger.warning("Mollie unavailable for organisation %s", visit.organisation.id, exc_info=True)
-        flash(_("Online payment is not available right now. Please try again later, or pay by bank transfer."))
+        with force_locale(LOCALES[visit.language]):  # the debtor's language, not the browser's
+            flash(_("Online payment is not available right now. Please try again later, or pay by bank transfer."))
         return redirect(url_for("selfservice.page"), 303)
     except service.PaymentError as exc:
         db.session.rollback()
-        flash(_(_PAYMENT_ERRORS.get(str(exc), "This cannot be paid online.")), "error")
+        with force_locale(LOCALES[visit.language]):
+            flash(str(_PAYMENT_ERRORS.get(str(exc), _l("This cannot be paid online."))), "error")
         return redirect(url_for("selfservice.page"), 303)
     if not _is_checkout(mp.checkout_url):
         current_app.logger.error("Mollie gave an unexpected checkout URL for payment %s", mp.id)
@@ -71,10 +75,10 @@ def pay():
 
 # Service messages in English, shown to the debtor in the page's language.
 _PAYMENT_ERRORS = {
-    "choose at least one invoice": "Choose at least one invoice.",
-    "these invoices have been paid already": "These invoices have been paid already.",
-    "invoices in different currencies are paid separately": "Invoices in different currencies are paid separately.",
-    "online payment is not available": "Online payment is not available; please pay by bank transfer.",
+    "choose at least one invoice": _l("Choose at least one invoice."),
+    "these invoices have been paid already": _l("These invoices have been paid already."),
+    "invoices in different currencies are paid separately": _l("Invoices in different currencies are paid separately."),
+    "online payment is not available": _l("Online payment is not available; please pay by bank transfer."),
 }
 
 

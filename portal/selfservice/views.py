@@ -106,6 +106,16 @@ def visit_or_expired() -> Visit:
     return visit
 
 
+@bp.errorhandler(404)
+def not_found(error):
+    """Another debtor's invoice, a payment that is not theirs, a page that does not exist: the page's own look and
+    language, and no hint whether it exists for someone else."""
+    visit = current()
+    language = visit.language if visit is not None else _language(None)
+    organisation = visit.organisation if visit is not None else None
+    return render("selfservice/not_found.html", language, 404, organisation=organisation, visit=visit)
+
+
 @bp.get("/<token>")
 @limiter.limit(lambda: current_app.config["SELFSERVICE_RATE_LIMIT"])
 def enter(token: str):

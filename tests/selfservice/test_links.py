@@ -90,3 +90,16 @@ def test_the_link_in_a_reminder_opens_the_page(app, live_db):
     assert client.get(path).status_code == 303
     page = client.get("/s/")
     assert "R-1" in page.text and "Open invoices" in page.text
+
+
+def test_what_is_not_the_debtors_is_a_plain_not_found_in_its_language(client, db_session):
+    organisation = make_organisation(db_session)
+    debtor = make_debtor(db_session, organisation, language="nl")
+    make_invoice(db_session, debtor, "10.00", number="MINE-1", days_overdue=1)
+    other = make_invoice(db_session, make_debtor(db_session, organisation), "20.00", number="THEIRS-1")
+    client.get(_link(db_session, debtor))
+
+    response = client.get(f"/s/invoices/{other.id}")
+
+    assert response.status_code == 404 and "Niet gevonden" in response.text and "THEIRS-1" not in response.text
+    assert 'href="/s/"' in response.text  # back to their own page
