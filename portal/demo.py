@@ -6,6 +6,7 @@ import string
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
@@ -157,6 +158,7 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
     _backdate_events(session, organisation, start)
     _reminder_history(session, rng, organisation, today)
     _self_service_history(session, organisation, today)
+    _arrangement_history(session, organisation, today)
     return organisation
 
 
@@ -181,6 +183,52 @@ def _self_service_history(session: Session, organisation: Organisation, today: d
     actions.dispute(
         session, organisation, disputing, invoice.id, "wrong_amount", "De korting uit de offerte ontbreekt."
     )
+
+
+def _arrangement_history(session: Session, organisation: Organisation, today: date) -> None:
+    """Two payment plans proposed from debtors' pages: one within the automatic limits (running, approved at once)
+    and one beyond them (waiting in the cockpit's Payment plans for the supplier's decision)."""
+    from portal.arrangements import service as arrangements
+    from portal.selfservice.actions import ActionError
+
+    open_invoices = session.scalars(
+        select(Invoice)
+        .where(Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open")
+        .where(Invoice.promise_id.is_(None), Invoice.disputed_at.is_(None))
+        .order_by(Invoice.debtor_id, Invoice.due_date, Invoice.id)
+    ).all()
+    by_debtor: dict[int, list[Invoice]] = {}
+    for invoice in open_invoices:
+        by_debtor.setdefault(invoice.debtor_id, []).append(invoice)
+    # (installments, note, the totals that make it auto-approved or not under the organisation's rules)
+    auto, most = organisation.arrangement_auto_total, organisation.arrangement_max_total
+    minimum = organisation.arrangement_min_installment
+    wanted = [
+        (3, "Omzet valt tegen dit kwartaal; zo lukt het wel.", minimum * 3, auto),
+        (10, "", minimum * 10, most),
+    ]
+    for invoices in by_debtor.values():
+        if not wanted:
+            break
+        count, note, low, high = wanted[0]
+        if not low <= sum((i.open_amount for i in invoices), Decimal("0")) <= high:
+            continue
+        try:
+            arrangements.propose(
+                session,
+                organisation,
+                invoices[0].debtor,
+                [i.id for i in invoices],
+                count,
+                "monthly",
+                today + timedelta(days=5),
+                today,
+                note,
+                mail_from=current_app.config["MAIL_FROM"],
+            )
+        except ActionError:
+            continue  # a strict debtor, say: nothing was stored, try the next
+        wanted.pop(0)
 
 
 def _reminder_history(session: Session, rng: random.Random, organisation: Organisation, today: date) -> None:

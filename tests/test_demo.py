@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
 from portal.demo import DEMO_LOGIN, seed_demo
 from portal.invoices.models import Invoice
@@ -29,6 +30,9 @@ def test_demo_organisation_has_a_realistic_ledger(db_session):
     for invoice in overdue:
         late_by_debtor[invoice.debtor_id] = late_by_debtor.get(invoice.debtor_id, 0) + 1
     assert len(late_by_debtor) < debtors  # good payers have nothing overdue
+    # A payment plan running (approved at once, within the limits) and one waiting for the supplier.
+    plans = db_session.scalars(select(Arrangement).where(Arrangement.organisation_id == organisation.id)).all()
+    assert sorted(p.status for p in plans) == ["active", "proposed"]
     assert seed_demo(db_session).id == organisation.id  # running it again changes nothing
 
 
