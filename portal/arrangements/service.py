@@ -105,6 +105,9 @@ def draft(
     (field names match the forms); the automatic-approval limits only fill ``review``. The supplier's own plans
     keep only to the money rules (a whole number of cents, no installment below the minimum)."""
     invoices = _open_invoices(session, organisation, debtor, invoice_ids)
+    # Two proposals for the same invoices at once: the second waits here until the first has committed, then sees
+    # its plan (PostgreSQL; SQLite's writers take turns anyway).
+    session.scalars(select(Invoice.id).where(Invoice.id.in_([i.id for i in invoices])).with_for_update()).all()
     busy = _in_live_plans(session, [i.id for i in invoices])
     if busy:
         raise ActionError(

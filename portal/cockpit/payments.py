@@ -8,6 +8,7 @@ from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.views import bp
 from portal.extensions import db
 from portal.ledger.models import PAYMENT_METHODS, Payment
+from portal.organisations.models import METHOD_NAMES
 from portal.payments.models import UNFINISHED, MolliePayment, MolliePaymentItem
 from portal.tenancy import scoped
 
@@ -50,4 +51,5 @@ def payments_index():
         counts=counts,
         attention=attention,
         mollie=mollie,
+        method_names=METHOD_NAMES,
     )

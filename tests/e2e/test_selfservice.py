@@ -131,7 +131,7 @@ def test_the_debtor_pays_through_the_checkout_and_the_supplier_sees_it(
     supplier.login(email, PASSWORD)
     supplier.nav("Payments")
     expect(supplier.page.locator("#payments")).to_contain_text("Bakkerij De Korst")
-    expect(supplier.page.locator("#payments")).to_contain_text("ideal")
+    expect(supplier.page.locator("#payments")).to_contain_text("Mollie (iDEAL)")
     supplier.screenshot("cockpit-payments")
     supplier.nav("Disputes & promises")
     expect(supplier.page.get_by_role("main")).to_contain_text("FF-201")
