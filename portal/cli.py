@@ -1,4 +1,5 @@
-"""Flask CLI commands: ``flask seed-demo``, ``flask ledger-check``, ``flask import-invoices``."""
+"""Flask CLI commands: ``flask seed-demo``, ``flask ledger-check``, ``flask import-invoices``,
+``flask import-statement``, the reminder engine's and the self-service links'."""
 
 from pathlib import Path
 
@@ -95,6 +96,32 @@ def register(app: Flask) -> None:
             raise SystemExit(1) from None
         db.session.commit()
         click.echo(f"imported {file}: {result.summary()}")
+
+    @app.cli.command("import-statement")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--org", "slug", required=True, help="organisation slug")
+    def import_statement_command(file: Path, slug: str):
+        """Import a bank statement (camt.053 or MT940): book what matches, queue the rest; all or nothing."""
+        from portal.bank.parse import StatementError
+        from portal.bank.service import import_statement
+        from portal.jobs import enqueue_after_commit
+        from portal.organisations.models import Organisation
+
+        organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if organisation is None:
+            raise click.ClickException(f"no organisation {slug!r}")
+        try:
+            summary = import_statement(db.session, organisation.id, file.read_bytes(), filename=file.name)
+        except StatementError as exc:
+            db.session.rollback()
+            click.echo(f"refused {file}: {exc}; nothing imported", err=True)
+            raise SystemExit(1) from None
+        # What was paid leaves the reminder schedule now rather than at the clock's next planning run.
+        enqueue_after_commit(db.session, "workers.jobs.plan_organisation", organisation.id)
+        db.session.commit()
+        if summary.known:
+            click.echo(f"{summary.known} of the {summary.entries} transactions were imported before: left alone")
+        click.echo(summary.line())
 
     @app.cli.group("reminders")
     def reminders_group():

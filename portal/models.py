@@ -1,6 +1,7 @@
 """Imports every model so that Alembic and create_all() see the whole schema."""
 
 from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment, InstallmentNotice
+from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.debtors.models import Contact, Debtor
 from portal.events import Event
 from portal.imports.models import ImportBatch, ImportMapping
@@ -13,6 +14,9 @@ from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem,
 from portal.selfservice.models import AccessLink, Dispute, Promise
 
 __all__ = [
+    "BankStatement",
+    "BankTransaction",
+    "DebtorAccount",
     "Arrangement",
     "ArrangementInvoice",
     "Installment",

@@ -1,0 +1,68 @@
+"""camt.053 statements written by Duly itself: for the demo (a statement paying its own open invoices), the tests
+and the benchmark. The same shape a Dutch bank sends (camt.053.001.02), so the import reads it like any other."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from lxml import etree
+
+NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+
+
+@dataclass
+class Credit:
+    amount: Decimal
+    name: str = ""
+    iban: str = ""
+    reference: str = ""  # structured (RF or betalingskenmerk), in RmtInf/Strd
+    text: str = ""  # free text, in RmtInf/Ustrd
+    end_to_end: str = ""
+    debit: bool = False
+    return_reason: str = ""  # with debit: a returned transfer (RtrInf/Rsn/Cd)
+    currency: str = "EUR"
+
+
+def camt053(account: str, booked_on: date, credits: list[Credit], statement_id: str = "DULY-1") -> bytes:
+    def sub(parent, tag, text=None, **attrs):
+        element = etree.SubElement(parent, f"{{{NS}}}{tag}", **attrs)
+        if text is not None:
+            element.text = str(text)
+        return element
+
+    root = etree.Element(f"{{{NS}}}Document", nsmap={None: NS})
+    report = sub(root, "BkToCstmrStmt")
+    header = sub(report, "GrpHdr")
+    sub(header, "MsgId", statement_id)
+    sub(header, "CreDtTm", f"{booked_on.isoformat()}T18:00:00")
+    stmt = sub(report, "Stmt")
+    sub(stmt, "Id", statement_id)
+    sub(sub(sub(stmt, "Acct"), "Id"), "IBAN", account)
+    for n, credit in enumerate(credits, 1):
+        entry = sub(stmt, "Ntry")
+        sub(entry, "Amt", f"{credit.amount:.2f}", Ccy=credit.currency)
+        sub(entry, "CdtDbtInd", "DBIT" if credit.debit else "CRDT")
+        sub(entry, "Sts", "BOOK")
+        sub(sub(entry, "BookgDt"), "Dt", booked_on.isoformat())
+        sub(sub(entry, "ValDt"), "Dt", booked_on.isoformat())
+        sub(entry, "AcctSvcrRef", f"{statement_id}-{n}")
+        tx = sub(sub(entry, "NtryDtls"), "TxDtls")
+        sub(sub(tx, "Refs"), "EndToEndId", credit.end_to_end or "NOTPROVIDED")
+        sub(sub(sub(tx, "AmtDtls"), "TxAmt"), "Amt", f"{credit.amount:.2f}", Ccy=credit.currency)
+        parties = sub(tx, "RltdPties")
+        role = "Cdtr" if credit.debit else "Dbtr"
+        sub(sub(parties, role), "Nm", credit.name or "Unknown")
+        if credit.iban:
+            sub(sub(sub(parties, f"{role}Acct"), "Id"), "IBAN", credit.iban)
+        if credit.reference or credit.text:
+            remittance = sub(tx, "RmtInf")
+            if credit.text:
+                sub(remittance, "Ustrd", credit.text)
+            if credit.reference:
+                info = sub(sub(remittance, "Strd"), "CdtrRefInf")
+                kind = sub(sub(info, "Tp"), "CdOrPrtry")
+                sub(kind, "Cd", "SCOR")
+                sub(info, "Ref", credit.reference)
+        if credit.return_reason:
+            sub(sub(sub(tx, "RtrInf"), "Rsn"), "Cd", credit.return_reason)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

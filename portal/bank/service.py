@@ -1,0 +1,333 @@
+"""Importing a bank statement: each transaction known once, matched in order of certainty, booked or queued.
+
+Matching, most certain first: a structured payment reference names an invoice; invoice numbers in the free text
+(several in one payment allowed); a debtor's known account and an amount equal to one open invoice or to its oldest
+open invoices together. What is certain is booked through the ledger (partial payments leave the rest open, an
+overpayment stays as the debtor's credit); the rest is a suggestion with candidates, or unmatched, for the
+reconciliation queue. Returns reverse the payment they took back. The whole statement is one transaction: a file
+that cannot be read, or a failure half-way, leaves nothing behind.
+"""
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import events
+from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
+from portal.bank.parse import Entry, Statement, parse
+from portal.invoices.models import Invoice
+from portal.invoices.references import is_valid_betalingskenmerk, normalise
+from portal.ledger import service as ledger
+from portal.ledger.models import Payment
+from portal.money import ZERO
+
+SUMMARY_KEYS = ("booked", "suggested", "unmatched", "returned", "ignored")
+MAX_CANDIDATES = 5
+_RF = re.compile(r"\bRF\d{2}[0-9A-Z]{1,21}\b", re.IGNORECASE)
+_KENMERK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+_TOKEN = re.compile(r"[0-9A-Za-z][0-9A-Za-z./_-]*[0-9A-Za-z]|[0-9A-Za-z]")
+
+
+@dataclass
+class Summary:
+    statement_id: int
+    entries: int = 0
+    known: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def line(self) -> str:
+        return f"entries={self.entries} " + " ".join(f"{key}={self.counts[key]}" for key in SUMMARY_KEYS)
+
+
+def dedup_keys(statement: Statement) -> list[str]:
+    """A key per transaction: account, booking date, direction, amount, the bank's reference or a hash of the details,
+    and its place among equal ones (statement numbers repeat in real files, so they are not part of it)."""
+    seen: Counter = Counter()
+    keys = []
+    for entry in statement.entries:
+        base = "|".join(
+            [
+                statement.account,
+                entry.booking_date.isoformat(),
+                "C" if entry.credit else "D",
+                f"{entry.amount}{entry.currency}",
+                entry.bank_reference or entry.details_hash(),
+            ]
+        )
+        seen[base] += 1
+        keys.append(hashlib.sha256(f"{base}|{seen[base]}".encode()).hexdigest())
+    return keys
+
+
+def import_statement(
+    session: Session, organisation_id: int, content: bytes, *, filename: str = "", actor_user_id: int | None = None
+) -> Summary:
+    """Read, match and book a statement. Raises StatementError (nothing stored) for a file that cannot be read.
+    The caller commits."""
+    statement = parse(content)
+    keys = dedup_keys(statement)
+    known = set(
+        session.scalars(
+            select(BankTransaction.dedup_key).where(
+                BankTransaction.organisation_id == organisation_id, BankTransaction.dedup_key.in_(keys)
+            )
+        )
+    )
+    record = BankStatement(
+        organisation_id=organisation_id,
+        filename=filename[:255],
+        format=statement.format,
+        account=statement.account[:40],
+        statement_ref=statement.statement_id[:100],
+        created_by_user_id=actor_user_id,
+    )
+    session.add(record)
+    session.flush()
+    summary = Summary(statement_id=record.id, entries=len(statement.entries))
+    fresh = [(entry, key) for entry, key in zip(statement.entries, keys, strict=True) if key not in known]
+    summary.known = len(statement.entries) - len(fresh)
+    matcher = Matcher(session, organisation_id, [entry for entry, _ in fresh])
+    for entry, key in fresh:
+        tx = BankTransaction(
+            organisation_id=organisation_id,
+            statement_id=record.id,
+            dedup_key=key,
+            account=statement.account[:40],
+            booking_date=entry.booking_date,
+            amount=entry.amount,
+            currency=entry.currency,
+            credit=entry.credit,
+            is_return=entry.is_return,
+            return_reason=entry.return_reason[:40],
+            name=entry.name[:200],
+            iban=normalise(entry.iban)[:40],
+            reference=normalise(entry.reference)[:40],
+            end_to_end=entry.end_to_end[:100],
+            remittance=entry.remittance[:500],
+            bank_reference=entry.bank_reference[:100],
+            status="unmatched",
+        )
+        session.add(tx)
+        if entry.is_return:
+            _return(session, tx)
+            summary.counts["returned"] += 1
+            continue
+        if not entry.credit:
+            tx.status, tx.how = "ignored", "money going out"
+            summary.counts["ignored"] += 1
+            continue
+        found = matcher.match(entry)
+        if found.certain:
+            book(session, tx, found.invoices, how=found.how, actor_user_id=actor_user_id)
+        else:
+            tx.candidates = [i.id for i in found.invoices[:MAX_CANDIDATES]]
+            tx.debtor_id = found.debtor_id
+            tx.status = "suggested" if tx.candidates else "unmatched"
+            tx.how = found.how
+        summary.counts[tx.status] += 1
+    session.flush()
+    record.counts = {"entries": summary.entries, "known": summary.known, **{k: summary.counts[k] for k in SUMMARY_KEYS}}
+    events.record(
+        session,
+        organisation_id,
+        "bank:statement:imported",
+        actor_user_id=actor_user_id,
+        statement=record.id,
+        filename=record.filename,
+        **record.counts,
+    )
+    return summary
+
+
+@dataclass
+class Found:
+    invoices: list[Invoice]
+    certain: bool
+    how: str
+    debtor_id: int | None = None
+
+
+class Matcher:
+    """Matches a statement's credits against the organisation's open invoices, looked up in a few queries for the
+    whole statement rather than a few per transaction."""
+
+    def __init__(self, session: Session, organisation_id: int, entries: list[Entry]):
+        self.session, self.organisation_id = session, organisation_id
+        references, tokens, ibans, amounts = set(), set(), set(), set()
+        for entry in entries:
+            if not entry.credit or entry.is_return:
+                continue
+            references.update(self._references(entry))
+            tokens.update(self._tokens(entry))
+            if entry.iban:
+                ibans.add(normalise(entry.iban))
+            amounts.add(entry.amount)
+        base = select(Invoice).where(
+            Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open"
+        )
+        self.by_reference: dict[str, Invoice] = {}
+        for chunk in _chunks(sorted(references)):
+            for invoice in session.scalars(base.where(Invoice.payment_reference.in_(chunk))):
+                self.by_reference[normalise(invoice.payment_reference)] = invoice
+        self.by_number: dict[str, Invoice] = {}
+        for chunk in _chunks(sorted(tokens)):
+            for invoice in session.scalars(base.where(Invoice.number.in_(chunk))):
+                self.by_number[invoice.number] = invoice
+        self.debtor_by_iban: dict[str, int] = {}
+        for chunk in _chunks(sorted(ibans)):
+            for iban, debtor_id in session.execute(
+                select(DebtorAccount.iban, DebtorAccount.debtor_id).where(
+                    DebtorAccount.organisation_id == organisation_id, DebtorAccount.iban.in_(chunk)
+                )
+            ):
+                self.debtor_by_iban[iban] = debtor_id
+        self.base = base
+        self._by_amount: dict[Decimal, list[Invoice]] = {}
+        self._amounts = amounts
+
+    @staticmethod
+    def _references(entry: Entry) -> set[str]:
+        found = set()
+        for text in (entry.reference, entry.end_to_end, entry.remittance):
+            compact = normalise(text or "")
+            if not compact:
+                continue
+            if text is entry.reference:
+                found.add(compact)
+            found.update(m.upper() for m in _RF.findall(compact))
+            found.update(m for m in _KENMERK.findall(compact) if is_valid_betalingskenmerk(m))
+        return found
+
+    @staticmethod
+    def _tokens(entry: Entry) -> set[str]:
+        tokens = set()
+        for text in (entry.remittance, entry.end_to_end):
+            for token in _TOKEN.findall(text or ""):
+                tokens.add(token)
+                tokens.update(part for part in re.split(r"[./_]", token) if part)
+                tokens.update(re.findall(r"\d[\d-]*\d", token))
+        return {t for t in tokens if len(t) >= 3 and len(t) <= 50}
+
+    def match(self, entry: Entry) -> Found:
+        # 1. A structured reference: the invoice it names.
+        for reference in sorted(self._references(entry)):
+            invoice = self.by_reference.get(reference)
+            if invoice is not None and invoice.currency == entry.currency and invoice.status == "open":
+                return Found([invoice], True, f"payment reference {reference}")
+        # 2. Our invoice numbers in the free text, one debtor's, in one currency.
+        numbered = {self.by_number[t].id: self.by_number[t] for t in self._tokens(entry) if t in self.by_number}
+        invoices = [i for i in numbered.values() if i.status == "open" and i.currency == entry.currency]
+        if invoices and len({i.debtor_id for i in invoices}) == 1:
+            invoices.sort(key=lambda i: (i.due_date or i.issue_date, i.id))
+            return Found(invoices, True, "invoice number " + ", ".join(i.number for i in invoices))
+        # 3. A known account of a debtor, and the amount of one open invoice or of its oldest ones together.
+        debtor_id = self.debtor_by_iban.get(normalise(entry.iban)) if entry.iban else None
+        if debtor_id is not None:
+            open_ones = self.session.scalars(
+                self.base.where(Invoice.debtor_id == debtor_id, Invoice.currency == entry.currency).order_by(
+                    Invoice.due_date, Invoice.id
+                )
+            ).all()
+            exact = [i for i in open_ones if i.open_amount == entry.amount]
+            if exact:
+                return Found(exact[:1], True, f"known account {entry.iban} and the amount of {exact[0].number}")
+            running = ZERO
+            for n, invoice in enumerate(open_ones, 1):
+                running += invoice.open_amount
+                if running == entry.amount and n > 1:
+                    return Found(open_ones[:n], True, f"known account {entry.iban} and {n} invoices together")
+                if running > entry.amount:
+                    break
+            return Found(open_ones, False, f"known account {entry.iban}, no amount matches", debtor_id)
+        # 4. A suggestion: open invoices of exactly this amount, or the invoices its text names across debtors.
+        candidates = invoices or self._of_amount(entry)
+        how = "invoice numbers of several debtors" if invoices else "same amount" if candidates else ""
+        return Found(candidates, False, how)
+
+    def _of_amount(self, entry: Entry) -> list[Invoice]:
+        if entry.amount not in self._by_amount:
+            self._by_amount[entry.amount] = list(
+                self.session.scalars(
+                    self.base.where(Invoice.open_amount == entry.amount, Invoice.currency == entry.currency)
+                    .order_by(Invoice.due_date, Invoice.id)
+                    .limit(MAX_CANDIDATES)
+                )
+            )
+        return [i for i in self._by_amount[entry.amount] if i.status == "open"]
+
+
+def _chunks(values: list, size: int = 1000):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def book(
+    session: Session, tx: BankTransaction, invoices: list[Invoice], *, how: str, actor_user_id: int | None = None
+) -> Payment:
+    """Book a bank credit on these invoices (one debtor's), in order, as far as each is open; the rest is the
+    debtor's credit. The account it came from is remembered for the debtor."""
+    debtor_id = invoices[0].debtor_id
+    left, allocations = tx.amount, []
+    for invoice in invoices:
+        part = min(left, invoice.open_amount) if invoice.status == "open" else ZERO
+        if part > ZERO:
+            allocations.append((invoice.id, part))
+            left -= part
+    payment = ledger.record_payment(
+        session,
+        tx.organisation_id,
+        debtor_id,
+        tx.amount,
+        tx.currency,
+        tx.booking_date,
+        method="bank",
+        reference=(tx.reference or tx.end_to_end or tx.bank_reference or tx.remittance)[:100],
+        allocations=allocations,
+        actor_user_id=actor_user_id,
+    )
+    tx.payment_id, tx.debtor_id, tx.status, tx.how, tx.candidates = payment.id, debtor_id, "booked", how[:200], []
+    if tx.iban:
+        learn_account(session, tx.organisation_id, debtor_id, tx.iban)
+    return payment
+
+
+def learn_account(session: Session, organisation_id: int, debtor_id: int, iban: str) -> None:
+    iban = normalise(iban)
+    exists = session.scalar(
+        select(DebtorAccount.id).where(DebtorAccount.organisation_id == organisation_id, DebtorAccount.iban == iban)
+    )
+    if exists is None:
+        session.add(DebtorAccount(organisation_id=organisation_id, debtor_id=debtor_id, iban=iban))
+        session.flush()
+
+
+def _return(session: Session, tx: BankTransaction) -> None:
+    """A returned or reversed transfer takes back the booked bank payment it returns: the same end-to-end id, else
+    the same account and amount; that much of the payment is reversed, reopening what it had paid."""
+    original = None
+    candidates = select(BankTransaction).where(
+        BankTransaction.organisation_id == tx.organisation_id,
+        BankTransaction.status == "booked",
+        BankTransaction.credit.is_(True),
+        BankTransaction.payment_id.isnot(None),
+    )
+    if tx.end_to_end:
+        original = session.scalar(candidates.where(BankTransaction.end_to_end == tx.end_to_end).limit(1))
+    if original is None and tx.iban:
+        original = session.scalar(
+            candidates.where(BankTransaction.iban == tx.iban, BankTransaction.amount == tx.amount)
+            .order_by(BankTransaction.booking_date.desc(), BankTransaction.id.desc())
+            .limit(1)
+        )
+    payment = session.get(Payment, original.payment_id) if original is not None else None
+    if payment is None or payment.amount - payment.reversed_amount < tx.amount:
+        tx.status, tx.how = "unmatched", "a return, but no booked payment of ours to take back"
+        return
+    why = f"returned by the bank{f' ({tx.return_reason})' if tx.return_reason not in ('', 'reversal') else ''}"
+    ledger.reverse_payment(session, payment.id, tx.amount, why=why)
+    tx.status, tx.reversed_payment_id, tx.debtor_id, tx.how = "returned", payment.id, payment.debtor_id, why

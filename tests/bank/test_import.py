@@ -1,0 +1,178 @@
+"""Importing statements: certain matches booked (reference, invoice numbers, known account and amount), the rest
+suggested or unmatched; returns reopen; the same transaction never twice; a bad file leaves nothing."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.bank.generate import Credit, camt053
+from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
+from portal.bank.parse import StatementError
+from portal.bank.service import import_statement
+from portal.events import Event
+from portal.ledger.models import Payment
+from portal.ledger.service import ledger_discrepancies
+from portal.reminders.models import Reminder, ReminderItem
+from portal.reminders.planning import plan
+from tests.bank.test_parse import _sample
+from tests.factories import make_debtor, make_invoice, make_organisation
+
+ACCOUNT = "NL91ABNA0417164300"
+DAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def books(db_session):
+    organisation = make_organisation(db_session, iban=ACCOUNT, business_days_only=False)
+    ann = make_debtor(db_session, organisation, name="Ann B.V.")
+    bob = make_debtor(db_session, organisation, name="Bob B.V.")
+    invoices = {
+        "A-1": make_invoice(db_session, ann, "121.00", number="A-1", days_overdue=10),
+        "A-2": make_invoice(db_session, ann, "50.00", number="A-2", days_overdue=5),
+        "A-3": make_invoice(db_session, ann, "80.00", number="A-3", days_overdue=2),
+        "B-1": make_invoice(db_session, bob, "300.00", number="B-1", days_overdue=20),
+        "B-2": make_invoice(db_session, bob, "99.99", number="B-2", days_overdue=1),
+    }
+    return organisation, ann, bob, invoices
+
+
+def _import(db_session, organisation, credits, **kw):
+    return import_statement(db_session, organisation.id, camt053(ACCOUNT, DAY, credits, **kw), filename="s.xml")
+
+
+def test_certain_matches_are_booked_and_the_rest_queued(db_session, books):
+    organisation, ann, bob, inv = books
+    credits = [
+        Credit(Decimal("121.00"), name="Ann", iban="NL02INGB0002447973", reference=inv["A-1"].payment_reference),
+        Credit(Decimal("130.00"), name="Ann", text="Betaling facturen A-2 en A-3"),  # two numbers, 130 of 130
+        Credit(Decimal("100.00"), name="Bob", text="B-1 deel"),  # partial: 200.00 stays open
+        Credit(Decimal("99.99"), name="Someone", text="thanks"),  # the amount of B-2 only: a suggestion
+        Credit(Decimal("12.34"), name="Stranger", text="??"),
+        Credit(Decimal("40.00"), name="Rent", debit=True, text="office rent"),
+    ]
+
+    summary = _import(db_session, organisation, credits)
+
+    assert summary.line() == "entries=6 booked=3 suggested=1 unmatched=1 returned=0 ignored=1"
+    for number, open_amount in [("A-1", "0.00"), ("A-2", "0.00"), ("A-3", "0.00"), ("B-1", "200.00")]:
+        db_session.refresh(inv[number])
+        assert inv[number].open_amount == Decimal(open_amount), number
+    suggested = db_session.scalar(select(BankTransaction).where(BankTransaction.status == "suggested"))
+    assert suggested.candidates == [inv["B-2"].id] and suggested.how == "same amount"
+    assert (
+        db_session.scalar(select(DebtorAccount.debtor_id).where(DebtorAccount.iban == "NL02INGB0002447973")) == ann.id
+    )
+    assert ledger_discrepancies(db_session, organisation.id) == []
+    kinds = db_session.scalars(select(Event.kind).where(Event.organisation_id == organisation.id)).all()
+    assert "payment:bank:booked" in kinds and "bank:statement:imported" in kinds
+
+
+def test_an_overpayment_becomes_credit_and_the_paid_invoice_leaves_the_schedule(db_session, books):
+    organisation, ann, bob, inv = books
+    today = organisation.today()
+    plan(db_session, organisation.id, today=today, first=today)
+    planned = (
+        select(func.count())
+        .select_from(ReminderItem)
+        .join(Reminder)
+        .where(ReminderItem.invoice_id == inv["B-1"].id, Reminder.status == "scheduled")
+    )
+    assert db_session.scalar(planned) == 1
+
+    _import(db_session, organisation, [Credit(Decimal("350.00"), reference=inv["B-1"].payment_reference)])
+
+    payment = db_session.scalar(select(Payment).where(Payment.method == "bank"))
+    assert payment.unallocated_amount == Decimal("50.00")  # the debtor's credit
+    plan(db_session, organisation.id, today=today, first=today)
+    assert db_session.scalar(planned) == 0
+
+
+def test_the_same_statement_twice_books_nothing_twice(db_session, books):
+    organisation, ann, bob, inv = books
+    credits = [
+        Credit(Decimal("121.00"), reference=inv["A-1"].payment_reference),
+        Credit(Decimal("10.00"), text="same"),
+        Credit(Decimal("10.00"), text="same"),  # two equal transactions are two, known by their place
+    ]
+    first = _import(db_session, organisation, credits)
+    again = _import(db_session, organisation, credits)
+
+    assert first.entries == 3 and first.known == 0
+    assert again.known == 3 and again.line() == "entries=3 booked=0 suggested=0 unmatched=0 returned=0 ignored=0"
+    assert db_session.scalar(select(func.count()).select_from(Payment)) == 1
+    assert db_session.scalar(select(func.count()).select_from(BankTransaction)) == 3
+
+
+def test_a_known_account_and_the_amount_of_its_oldest_invoices_together(db_session, books):
+    organisation, ann, bob, inv = books
+    _import(db_session, organisation, [Credit(Decimal("121.00"), iban="NL02INGB0002447973", text="A-1")])
+    # Next time the same account pays 130.00 without a word: A-2 + A-3 together, Ann's oldest open ones.
+    summary = _import(db_session, organisation, [Credit(Decimal("130.00"), iban="NL02 INGB 0002 4479 73")])
+    assert summary.counts["booked"] == 1
+    tx = db_session.scalar(select(BankTransaction).where(BankTransaction.amount == Decimal("130.00")))
+    assert tx.status == "booked" and "2 invoices together" in tx.how and tx.debtor_id == ann.id
+
+
+def test_a_returned_transfer_reopens_what_it_had_paid(db_session, books):
+    organisation, ann, bob, inv = books
+    _import(db_session, organisation, [Credit(Decimal("300.00"), end_to_end="E2E-77", text="B-1")])
+    db_session.refresh(inv["B-1"])
+    assert inv["B-1"].status == "paid"
+
+    back = [Credit(Decimal("300.00"), end_to_end="E2E-77", debit=True, return_reason="AC04")]
+    summary = import_statement(
+        db_session, organisation.id, camt053(ACCOUNT, DAY + timedelta(days=2), back, statement_id="DULY-2")
+    )
+
+    assert summary.counts["returned"] == 1
+    db_session.refresh(inv["B-1"])
+    assert inv["B-1"].status == "open" and inv["B-1"].open_amount == Decimal("300.00")
+    event = db_session.scalar(select(Event).where(Event.kind == "invoice:payment:reversed"))
+    assert "returned by the bank (AC04)" in event.data["why"]
+    assert ledger_discrepancies(db_session, organisation.id) == []
+
+
+def test_a_bad_file_leaves_nothing(db_session, books):
+    organisation, *_ = books
+    with pytest.raises(StatementError):
+        import_statement(db_session, organisation.id, b"<Document><broken>")
+    assert db_session.scalar(select(func.count()).select_from(BankStatement)) == 0
+
+
+def test_the_mt940_sample_books_two_invoices_named_in_one_payment(db_session):
+    organisation = make_organisation(db_session)
+    debtor = make_debtor(db_session, organisation, name="Bedrijf B.V.")
+    first = make_invoice(db_session, debtor, "100.00", number="201303-111")
+    second = make_invoice(db_session, debtor, "69.90", number="201303-112")
+
+    summary = import_statement(db_session, organisation.id, _sample("sample3"), filename="sample3")
+
+    # 12 transactions: 4 debits (ignored), the 169.90 for the two invoices, the other 7 credits unknown to us.
+    assert summary.line() == "entries=12 booked=1 suggested=0 unmatched=7 returned=0 ignored=4"
+    db_session.refresh(first)
+    db_session.refresh(second)
+    assert first.status == second.status == "paid"
+
+
+def test_the_camt_sample_returns_without_an_earlier_payment_are_left_for_the_supplier(db_session):
+    organisation = make_organisation(db_session)
+    summary = import_statement(db_session, organisation.id, _sample("test-camt053"))
+    assert summary.line() == "entries=4 booked=0 suggested=0 unmatched=1 returned=2 ignored=1"
+    returns = db_session.scalars(select(BankTransaction).where(BankTransaction.is_return.is_(True))).all()
+    assert {t.status for t in returns} == {"unmatched"} and all("no booked payment" in t.how for t in returns)
+
+
+def test_the_command_line_prints_the_summary(app, db_session, books, tmp_path):
+    organisation, ann, bob, inv = books
+    path = tmp_path / "statement.xml"
+    path.write_bytes(camt053(ACCOUNT, DAY, [Credit(Decimal("121.00"), reference=inv["A-1"].payment_reference)]))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["import-statement", str(path), "--org", organisation.slug])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "entries=1 booked=1 suggested=0 unmatched=0 returned=0 ignored=0"
+    bad = tmp_path / "bad.sta"
+    bad.write_bytes(b":20:X\n:25:NL50RABO0123456789\n:61:26010XC12,00N122NONREF\n")
+    refused = runner.invoke(args=["import-statement", str(bad), "--org", organisation.slug])
+    assert refused.exit_code == 1 and "line 3" in refused.output
