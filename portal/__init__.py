@@ -86,6 +86,7 @@ def _select_timezone() -> str | None:
 # Modules that add their routes to the cockpit's and the self-service page's blueprints.
 ROUTE_MODULES = (
     "portal.cockpit.arrangements",
+    "portal.cockpit.bank",
     "portal.cockpit.debtors",
     "portal.cockpit.imports",
     "portal.cockpit.invoices",

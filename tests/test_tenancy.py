@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment
+from portal.bank.models import BankStatement, BankTransaction
 from portal.imports.models import ImportBatch
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
@@ -62,6 +63,21 @@ def two_tenants(db_session):
         installments=[Installment(position=1, due_on=date(2030, 1, 7), amount=their_invoice.open_amount)],
     )
     db_session.add(their_plan)
+    their_statement = BankStatement(organisation_id=theirs.id, format="camt053")
+    db_session.add(their_statement)
+    db_session.flush()
+    their_transaction = BankTransaction(
+        organisation_id=theirs.id,
+        statement_id=their_statement.id,
+        dedup_key="theirs",
+        booking_date=date(2030, 1, 7),
+        amount=their_invoice.open_amount,
+        currency="EUR",
+        credit=True,
+        status="suggested",
+        candidates=[their_invoice.id],
+    )
+    db_session.add(their_transaction)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -75,6 +91,7 @@ def two_tenants(db_session):
         "reminder_id": their_reminder.id,
         "dispute_id": their_dispute.id,
         "arrangement_id": their_plan.id,
+        "transaction_id": their_transaction.id,
     }
     return me, foreign_ids
 
@@ -105,6 +122,9 @@ def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, clie
     plan = db_session.get(Arrangement, foreign_ids["arrangement_id"])
     db_session.refresh(plan)
     assert plan.status == "proposed" and plan.decided_at is None
+    transaction = db_session.get(BankTransaction, foreign_ids["transaction_id"])
+    db_session.refresh(transaction)
+    assert transaction.status == "suggested" and transaction.payment_id is None
 
 
 def test_foreign_user_role_is_unchanged(app, client, auth, db_session, two_tenants):

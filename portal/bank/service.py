@@ -331,3 +331,54 @@ def _return(session: Session, tx: BankTransaction) -> None:
     why = f"returned by the bank{f' ({tx.return_reason})' if tx.return_reason not in ('', 'reversal') else ''}"
     ledger.reverse_payment(session, payment.id, tx.amount, why=why)
     tx.status, tx.reversed_payment_id, tx.debtor_id, tx.how = "returned", payment.id, payment.debtor_id, why
+
+
+class MatchError(ValueError):
+    """The supplier's match cannot be made; the message says why."""
+
+
+def match_by_hand(
+    session: Session, organisation_id: int, transaction_id: int, invoice_ids: list[int], *, actor_user_id: int
+) -> Payment:
+    """The supplier books a queued credit on one or more invoices of one debtor (in the order of their due dates)."""
+    tx = _queued(session, organisation_id, transaction_id)
+    invoices = session.scalars(
+        select(Invoice)
+        .where(Invoice.id.in_(invoice_ids), Invoice.organisation_id == organisation_id, Invoice.kind == "invoice")
+        .order_by(Invoice.due_date, Invoice.id)
+    ).all()
+    if not invoices or len(invoices) != len(set(invoice_ids)):
+        raise MatchError("Choose one or more open invoices.")
+    if len({i.debtor_id for i in invoices}) > 1:
+        raise MatchError("One payment pays one debtor's invoices: choose invoices of one debtor.")
+    if any(i.currency != tx.currency for i in invoices):
+        raise MatchError(f"The payment is in {tx.currency}; choose invoices in {tx.currency}.")
+    if all(i.status != "open" for i in invoices):
+        raise MatchError("These invoices are paid already.")
+    numbers = ", ".join(i.number for i in invoices)
+    return book(session, tx, list(invoices), how=f"matched by hand: {numbers}", actor_user_id=actor_user_id)
+
+
+def dismiss(session: Session, organisation_id: int, transaction_id: int, *, actor_user_id: int, why: str = "") -> None:
+    """Not a customer payment (a refund from a supplier, a transfer between own accounts): out of the queue."""
+    tx = _queued(session, organisation_id, transaction_id)
+    tx.status, tx.how = "dismissed", ("not a customer payment" + (f": {why.strip()}" if why.strip() else ""))[:200]
+    events.record(
+        session,
+        organisation_id,
+        "bank:transaction:dismissed",
+        actor_user_id=actor_user_id,
+        amount=tx.amount,
+        currency=tx.currency,
+        name=tx.name,
+        why=why.strip()[:200],
+    )
+
+
+def _queued(session: Session, organisation_id: int, transaction_id: int) -> BankTransaction:
+    tx = session.get(BankTransaction, transaction_id, with_for_update=True)
+    if tx is None or tx.organisation_id != organisation_id:
+        raise LookupError(transaction_id)
+    if tx.status not in ("suggested", "unmatched") or not tx.credit or tx.is_return:
+        raise MatchError(f"This transaction is {tx.status} already.")
+    return tx

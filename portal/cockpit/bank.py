@@ -1,0 +1,195 @@
+"""Cockpit: bank statements. Upload one (camt.053 or MT940), see what was booked, and work the reconciliation queue:
+match a payment to one or more invoices, or mark it as not a customer payment. Export booked payments for the
+books."""
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_
+from sqlalchemy.orm import selectinload
+
+from portal.bank import service
+from portal.bank.models import QUEUE, BankStatement, BankTransaction
+from portal.bank.parse import StatementError
+from portal.cockpit.pagination import current_page_number, paginate
+from portal.cockpit.views import bp, role_required
+from portal.csv_export import csv_response
+from portal.extensions import db
+from portal.invoices.models import Invoice
+from portal.jobs import enqueue_after_commit
+from portal.ledger.models import Allocation, Payment
+from portal.tenancy import current_organisation_id, get_or_404, scoped
+
+TABS = {"queue": QUEUE, "booked": ("booked",), "returned": ("returned",), "other": ("ignored", "dismissed")}
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+@bp.get("/bank")
+def bank_index():
+    """The queue first (what needs the supplier), then what was booked, returned, or set aside."""
+    tab = request.args.get("tab", "queue")
+    if tab not in TABS:
+        tab = "queue"
+    stmt = (
+        scoped(BankTransaction)
+        .where(BankTransaction.status.in_(TABS[tab]))
+        .options(selectinload(BankTransaction.debtor))
+        .order_by(BankTransaction.booking_date.desc(), BankTransaction.id.desc())
+    )
+    page = paginate(db.session, stmt, current_page_number())
+    counts = dict(
+        db.session.execute(
+            scoped(BankTransaction, BankTransaction.status, func.count()).group_by(BankTransaction.status)
+        ).all()
+    )
+    statements = db.session.scalars(
+        scoped(BankStatement).order_by(BankStatement.created_at.desc(), BankStatement.id.desc()).limit(10)
+    ).all()
+    candidates = {
+        i.id: i
+        for i in db.session.scalars(
+            scoped(Invoice).where(Invoice.id.in_({c for (t,) in page.items for c in (t.candidates or [])}))
+        )
+    }
+    return render_template(
+        "cockpit/bank/index.html",
+        page=page,
+        tab=tab,
+        counts={key: sum(counts.get(s, 0) for s in statuses) for key, statuses in TABS.items()},
+        statements=statements,
+        candidates=candidates,
+    )
+
+
+@bp.post("/bank/statements")
+@role_required("controller")
+def bank_upload():
+    """Import a statement now (all or nothing); what was paid leaves the reminder schedule at once."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a statement file (camt.053 XML or MT940).", "error")
+        return redirect(url_for("cockpit.bank_index"), 303)
+    content = upload.read(MAX_UPLOAD + 1)
+    try:
+        if len(content) > MAX_UPLOAD:
+            raise StatementError(f"the file is larger than {MAX_UPLOAD // (1024 * 1024)} MB")
+        summary = service.import_statement(
+            db.session, current_organisation_id(), content, filename=upload.filename, actor_user_id=current_user.id
+        )
+    except StatementError as exc:
+        db.session.rollback()
+        flash(f"{upload.filename} was not imported: {exc}.", "error")
+        return redirect(url_for("cockpit.bank_index"), 303)
+    enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
+    db.session.commit()
+    known = f" ({summary.known} imported before, left alone)" if summary.known else ""
+    flash(f"{upload.filename}: {summary.line().replace('=', ' ')}{known}.", "success")
+    return redirect(url_for("cockpit.bank_index"), 303)
+
+
+def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
+    debtor_id = tx.debtor_id
+    q = request.args.get("q", "").strip()
+    open_invoices = scoped(Invoice).where(
+        Invoice.kind == "invoice", Invoice.status == "open", Invoice.currency == tx.currency
+    )
+    if q:
+        open_invoices = open_invoices.where(or_(Invoice.number.startswith(q), Invoice.payment_reference == q))
+    elif tx.candidates:
+        open_invoices = open_invoices.where(
+            or_(Invoice.id.in_(tx.candidates), Invoice.debtor_id == debtor_id)
+            if debtor_id
+            else Invoice.id.in_(tx.candidates)
+        )
+    elif debtor_id:
+        open_invoices = open_invoices.where(Invoice.debtor_id == debtor_id)
+    else:
+        open_invoices = open_invoices.where(Invoice.open_amount == tx.amount)
+    invoices = db.session.scalars(
+        open_invoices.options(selectinload(Invoice.debtor)).order_by(Invoice.due_date, Invoice.id).limit(50)
+    ).all()
+    return render_template("cockpit/bank/transaction.html", tx=tx, invoices=invoices, q=q, error=error), status
+
+
+@bp.get("/bank/transactions/<int:transaction_id>")
+def bank_transaction(transaction_id: int):
+    return _transaction_page(get_or_404(BankTransaction, transaction_id))
+
+
+@bp.post("/bank/transactions/<int:transaction_id>/match")
+@role_required("controller")
+def bank_match(transaction_id: int):
+    tx = get_or_404(BankTransaction, transaction_id)
+    ids = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()]
+    try:
+        payment = service.match_by_hand(
+            db.session, current_organisation_id(), tx.id, ids, actor_user_id=current_user.id
+        )
+    except service.MatchError as exc:
+        db.session.rollback()
+        return _transaction_page(get_or_404(BankTransaction, transaction_id), str(exc), 422)
+    enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
+    db.session.commit()
+    flash(f"{payment.amount} booked for {payment.debtor.name}.", "success")
+    return redirect(url_for("cockpit.bank_index"), 303)
+
+
+@bp.post("/bank/transactions/<int:transaction_id>/dismiss")
+@role_required("controller")
+def bank_dismiss(transaction_id: int):
+    tx = get_or_404(BankTransaction, transaction_id)
+    try:
+        service.dismiss(
+            db.session, current_organisation_id(), tx.id, actor_user_id=current_user.id, why=request.form.get("why", "")
+        )
+    except service.MatchError as exc:
+        db.session.rollback()
+        return _transaction_page(get_or_404(BankTransaction, transaction_id), str(exc), 422)
+    db.session.commit()
+    flash("Set aside: not a customer payment.", "success")
+    return redirect(url_for("cockpit.bank_index"), 303)
+
+
+@bp.get("/bank/export.csv")
+def bank_export():
+    """Booked payments (all methods) and what each paid, one row per allocation, for the accountant: the payment,
+    the invoice it paid, the amount, and what was left as the debtor's credit."""
+    rows_stmt = (
+        scoped(Payment, Payment, Allocation, Invoice)
+        .outerjoin(Allocation, Allocation.payment_id == Payment.id)
+        .outerjoin(Invoice, Invoice.id == Allocation.invoice_id)
+        .options(selectinload(Payment.debtor))
+        .order_by(Payment.received_on, Payment.id, Allocation.id)
+    )
+
+    def rows():
+        for payment, allocation, invoice in db.session.execute(rows_stmt.execution_options(yield_per=1000)):
+            yield [
+                payment.received_on.isoformat(),
+                payment.id,
+                payment.method,
+                payment.debtor.number if payment.debtor else "",
+                payment.debtor.name if payment.debtor else "",
+                payment.reference,
+                payment.amount,
+                payment.currency,
+                invoice.number if invoice is not None else "",
+                allocation.amount if allocation is not None else "",
+                payment.unallocated_amount,
+                payment.reversed_amount,
+            ]
+
+    header = [
+        "date",
+        "payment",
+        "method",
+        "debtor number",
+        "debtor",
+        "reference",
+        "payment amount",
+        "currency",
+        "invoice",
+        "allocated",
+        "credit left",
+        "reversed",
+    ]
+    return csv_response("payments.csv", header, rows())

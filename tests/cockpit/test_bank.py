@@ -1,0 +1,106 @@
+"""The cockpit's bank page: upload a statement, see what was booked, match or set aside what waits, download the
+booked payments; a bad file is refused with the reason and nothing imported."""
+
+import io
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from portal.bank.generate import Credit, camt053
+from portal.bank.models import BankTransaction
+from tests.conftest import csrf_from
+from tests.factories import make_debtor, make_invoice
+
+
+def _upload(client, content, name="statement.xml"):
+    token = csrf_from(client.get("/cockpit/bank").text)
+    return client.post(
+        "/cockpit/bank/statements",
+        data={"csrf_token": token, "file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_upload_books_matches_and_the_supplier_works_the_queue(client, db_session, org, signed_in):
+    debtor = make_debtor(db_session, org, name="Ann B.V.")
+    paid = make_invoice(db_session, debtor, "121.00", number="A-1", days_overdue=5)
+    other = make_invoice(db_session, debtor, "80.00", number="A-2", days_overdue=3)
+    statement = camt053(
+        "NL91ABNA0417164300",
+        date(2026, 11, 20),
+        [
+            Credit(Decimal("121.00"), name="Ann", reference=paid.payment_reference),
+            Credit(Decimal("80.00"), name="Ann", iban="NL02INGB0002447973", text="thank you"),  # the amount of A-2
+            Credit(Decimal("5.00"), name="Bank", text="interest"),
+        ],
+    )
+
+    response = _upload(client, statement)
+
+    assert response.status_code == 303
+    page = client.get("/cockpit/bank").text
+    assert "booked 1 suggested 1 unmatched 1" in page and "A-2" in page
+    db_session.refresh(paid)
+    assert paid.status == "paid"
+    suggested = db_session.scalar(select(BankTransaction).where(BankTransaction.status == "suggested"))
+    detail = client.get(f"/cockpit/bank/transactions/{suggested.id}").text
+    assert "A-2" in detail and "thank you" in detail
+    matched = client.post(
+        f"/cockpit/bank/transactions/{suggested.id}/match",
+        data={"csrf_token": csrf_from(detail), "invoice_ids": [str(other.id)]},
+    )
+    assert matched.status_code == 303
+    db_session.refresh(other)
+    assert other.status == "paid"
+    stray = db_session.scalar(select(BankTransaction).where(BankTransaction.status == "unmatched"))
+    set_aside = client.post(
+        f"/cockpit/bank/transactions/{stray.id}/dismiss", data={"csrf_token": csrf_from(detail), "why": "interest"}
+    )
+    assert set_aside.status_code == 303
+    assert "Nothing to match." in client.get("/cockpit/bank").text
+    export = client.get("/cockpit/bank/export.csv")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    assert "A-1,121.00" in export.text and "A-2,80.00" in export.text
+
+
+def test_matching_twice_or_across_debtors_is_refused(client, db_session, org, signed_in):
+    ann = make_debtor(db_session, org, name="Ann")
+    bob = make_debtor(db_session, org, name="Bob")
+    a = make_invoice(db_session, ann, "10.00", number="A-9")
+    b = make_invoice(db_session, bob, "10.00", number="B-9")
+    _upload(client, camt053("NL91ABNA0417164300", date(2026, 11, 20), [Credit(Decimal("20.00"), text="?")]))
+    tx = db_session.scalar(select(BankTransaction))
+    token = csrf_from(client.get(f"/cockpit/bank/transactions/{tx.id}").text)
+    both = client.post(
+        f"/cockpit/bank/transactions/{tx.id}/match", data={"csrf_token": token, "invoice_ids": [str(a.id), str(b.id)]}
+    )
+    assert both.status_code == 422 and "one debtor" in both.text
+    assert (
+        client.post(
+            f"/cockpit/bank/transactions/{tx.id}/match", data={"csrf_token": token, "invoice_ids": [str(a.id)]}
+        ).status_code
+        == 303
+    )
+    again = client.post(
+        f"/cockpit/bank/transactions/{tx.id}/match", data={"csrf_token": token, "invoice_ids": [str(a.id)]}
+    )
+    assert again.status_code == 422 and "booked already" in again.text
+
+
+def test_a_bad_file_is_refused_with_the_reason(client, db_session, org, signed_in):
+    response = _upload(client, b":20:X\n:25:NL50RABO0123456789\n:61:26010XC12,00N122NONREF\n", "bad.sta")
+    assert response.status_code == 303
+    page = client.get("/cockpit/bank").text
+    assert "bad.sta was not imported" in page and "line 3" in page
+    assert db_session.scalar(select(func.count()).select_from(BankTransaction)) == 0
+
+
+def test_viewers_cannot_import_or_match(client, db_session, auth, org):
+    from tests.factories import make_user
+
+    auth.login(make_user(db_session, org, role="viewer").email)
+    assert client.get("/cockpit/bank").status_code == 200
+    token = csrf_from(client.get("/cockpit/bank").text)
+    response = client.post("/cockpit/bank/statements", data={"csrf_token": token})
+    assert response.status_code == 403
