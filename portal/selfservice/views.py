@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from portal import CSP
 from portal.arrangements import service as arrangements
+from portal.bank.epc import transfer_qr
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
@@ -165,6 +166,7 @@ def page():
         today=organisation.today(),
         # Online payment needs the organisation's own Mollie key; the key itself never reaches a template.
         can_pay=bool(organisation.mollie_api_key),
+        transfer_qr=transfer_qr(organisation, invoices),
         plans=[(a, arrangements.progress(a, organisation.today())) for a in plans],
         in_plan={item.invoice_id for a in plans if a.status == "active" for item in a.items},
         can_propose=not arrangements.proposal_refused(db.session, organisation, debtor, organisation.today()),
