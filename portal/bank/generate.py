@@ -66,3 +66,42 @@ def camt053(account: str, booked_on: date, credits: list[Credit], statement_id: 
         if credit.return_reason:
             sub(sub(sub(tx, "RtrInf"), "Rsn"), "Cd", credit.return_reason)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def sample_for(session, organisation, today: date, count: int = 12) -> bytes:
+    """A statement of today paying some of the organisation's open invoices the ways customers do: by payment
+    reference, by invoice number in the text, two invoices in one payment, a part payment; and a few the import
+    cannot place (for the reconciliation queue) and one debit. For trying the bank import on your own data."""
+    from sqlalchemy import select
+
+    from portal.invoices.models import Invoice
+
+    invoices = session.scalars(
+        select(Invoice)
+        .where(
+            Invoice.organisation_id == organisation.id,
+            Invoice.kind == "invoice",
+            Invoice.status == "open",
+            Invoice.currency == "EUR",
+        )
+        .order_by(Invoice.due_date, Invoice.id)
+        .limit(count)
+    ).all()
+    credits = []
+    for n, invoice in enumerate(invoices):
+        name = invoice.debtor.name
+        if n % 4 == 0 and invoice.payment_reference:
+            credits.append(Credit(invoice.open_amount, name=name, reference=invoice.payment_reference))
+        elif n % 4 == 1:
+            credits.append(Credit(invoice.open_amount, name=name, text=f"Factuur {invoice.number}"))
+        elif n % 4 == 2:
+            part = (invoice.open_amount / 2).quantize(Decimal("0.01"))
+            credits.append(Credit(part, name=name, text=f"Deelbetaling {invoice.number}"))
+        else:
+            credits.append(Credit(invoice.open_amount, name=name, text="Betaling"))  # for the queue: no number
+    credits += [
+        Credit(Decimal("17.50"), name="Onbekende Afzender", text="Teruggave borg"),
+        Credit(Decimal("1250.00"), name="Belastingdienst", text="Teruggaaf BTW"),
+        Credit(Decimal("89.95"), name="Kantoorartikelen B.V.", text="Kantoorartikelen", debit=True),
+    ]
+    return camt053(organisation.iban or "NL91ABNA0417164300", today, credits, statement_id=f"SAMPLE-{today}")

@@ -149,6 +149,22 @@ def bank_dismiss(transaction_id: int):
     return redirect(url_for("cockpit.bank_index"), 303)
 
 
+@bp.get("/bank/sample.xml")
+def bank_sample():
+    """A camt.053 statement of today paying some of your open invoices, to try the import with."""
+    from flask import Response
+
+    from portal.bank.generate import sample_for
+
+    organisation = current_user.organisation
+    content = sample_for(db.session, organisation, organisation.today())
+    return Response(
+        content,
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="sample-statement-{organisation.today()}.xml"'},
+    )
+
+
 @bp.get("/bank/export.csv")
 def bank_export():
     """Booked payments (all methods) and what each paid, one row per allocation, for the accountant: the payment,

@@ -104,3 +104,19 @@ def test_viewers_cannot_import_or_match(client, db_session, auth, org):
     token = csrf_from(client.get("/cockpit/bank").text)
     response = client.post("/cockpit/bank/statements", data={"csrf_token": token})
     assert response.status_code == 403
+
+
+def test_the_sample_statement_books_some_invoices_and_leaves_some_for_the_queue(client, db_session, org, signed_in):
+    debtor = make_debtor(db_session, org, name="Sample Klant")
+    for n in range(8):
+        make_invoice(db_session, debtor, f"{100 + n}.00", number=f"S-{n}", days_overdue=10 - n)
+    sample = client.get("/cockpit/bank/sample.xml")
+    assert sample.status_code == 200 and b"camt.053.001.02" in sample.data
+
+    _upload(client, sample.data, "sample.xml")
+
+    counts = dict(
+        db_session.execute(select(BankTransaction.status, func.count()).group_by(BankTransaction.status)).all()
+    )
+    # 8 invoices: 2 by reference, 2 by number, 2 in part (booked), 2 without a word (queue, same amount); 2 strangers.
+    assert counts == {"booked": 6, "suggested": 2, "unmatched": 2, "ignored": 1}
