@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from portal import events
@@ -25,6 +25,7 @@ from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.ledger import service as ledger
 from portal.ledger.models import Payment
 from portal.money import ZERO
+from portal.types import utcnow
 
 SUMMARY_KEYS = ("booked", "suggested", "unmatched", "returned", "ignored")
 MAX_CANDIDATES = 5
@@ -92,44 +93,94 @@ def import_statement(
     fresh = [(entry, key) for entry, key in zip(statement.entries, keys, strict=True) if key not in known]
     summary.known = len(statement.entries) - len(fresh)
     matcher = Matcher(session, organisation_id, [entry for entry, _ in fresh])
+    remaining: dict[int, Decimal] = {}  # what an invoice has open after the statement's earlier credits
+    rows, bookings, returns, by_amount = [], [], [], []
     for entry, key in fresh:
-        tx = BankTransaction(
-            organisation_id=organisation_id,
-            statement_id=record.id,
-            dedup_key=key,
-            account=statement.account[:40],
-            booking_date=entry.booking_date,
-            amount=entry.amount,
-            currency=entry.currency,
-            credit=entry.credit,
-            is_return=entry.is_return,
-            return_reason=entry.return_reason[:40],
-            name=entry.name[:200],
-            iban=normalise(entry.iban)[:40],
-            reference=normalise(entry.reference)[:40],
-            end_to_end=entry.end_to_end[:100],
-            remittance=entry.remittance[:500],
-            bank_reference=entry.bank_reference[:100],
-            status="unmatched",
-        )
-        session.add(tx)
+        values = {
+            "organisation_id": organisation_id,
+            "statement_id": record.id,
+            "dedup_key": key,
+            "account": statement.account[:40],
+            "booking_date": entry.booking_date,
+            "amount": entry.amount,
+            "currency": entry.currency,
+            "credit": entry.credit,
+            "is_return": entry.is_return,
+            "return_reason": entry.return_reason[:40],
+            "name": entry.name[:200],
+            "iban": normalise(entry.iban)[:40],
+            "reference": normalise(entry.reference)[:40],
+            "end_to_end": entry.end_to_end[:100],
+            "remittance": entry.remittance[:500],
+            "bank_reference": entry.bank_reference[:100],
+            "status": "unmatched",
+            "how": "",
+            "candidates": [],
+            "payment_id": None,
+            "debtor_id": None,
+        }
         if entry.is_return:
-            _return(session, tx)
+            returns.append(values)  # after the others: it may take back a payment booked above
             summary.counts["returned"] += 1
             continue
+        rows.append(values)
         if not entry.credit:
-            tx.status, tx.how = "ignored", "money going out"
-            summary.counts["ignored"] += 1
-            continue
-        found = matcher.match(entry)
-        if found.certain:
-            book(session, tx, found.invoices, how=found.how, actor_user_id=actor_user_id)
+            values.update(status="ignored", how="money going out")
         else:
-            tx.candidates = [i.id for i in found.invoices[:MAX_CANDIDATES]]
-            tx.debtor_id = found.debtor_id
-            tx.status = "suggested" if tx.candidates else "unmatched"
-            tx.how = found.how
-        summary.counts[tx.status] += 1
+            found = matcher.match(entry)
+            if found.certain:
+                allocations, left = [], entry.amount
+                for invoice in found.invoices:
+                    open_now = remaining.get(invoice.id, invoice.open_amount if invoice.status == "open" else ZERO)
+                    part = min(left, open_now)
+                    if part > ZERO:
+                        allocations.append((invoice.id, part))
+                        remaining[invoice.id] = open_now - part
+                        left -= part
+                debtor_id = found.invoices[0].debtor_id
+                values.update(status="booked", how=found.how[:200], debtor_id=debtor_id)
+                reference = entry.reference or entry.end_to_end or entry.bank_reference or entry.remittance
+                bookings.append(
+                    (
+                        values,
+                        ledger.NewPayment(
+                            debtor_id, entry.amount, entry.currency, entry.booking_date, reference[:100], allocations
+                        ),
+                    )
+                )
+            else:
+                if found.by_amount:
+                    by_amount.append((values, entry))
+                candidates = [i.id for i in found.invoices[:MAX_CANDIDATES]]
+                values.update(
+                    status="suggested" if candidates else "unmatched",
+                    how=found.how[:200],
+                    candidates=candidates,
+                    debtor_id=found.debtor_id,
+                )
+        summary.counts[values["status"]] += 1
+    # Credits that name nothing we know: open invoices of exactly their amount, looked up together.
+    candidates = matcher.of_amounts({(entry.amount, entry.currency) for _, entry in by_amount})
+    for values, entry in by_amount:
+        found = [i.id for i in candidates.get((entry.amount, entry.currency), []) if i.id not in remaining]
+        if found:
+            summary.counts[values["status"]] -= 1
+            values.update(status="suggested", how="same amount", candidates=found[:MAX_CANDIDATES])
+            summary.counts["suggested"] += 1
+    payment_ids = ledger.record_payments(
+        session, organisation_id, [p for _, p in bookings], method="bank", actor_user_id=actor_user_id
+    )
+    for (values, _), payment_id in zip(bookings, payment_ids, strict=True):
+        values["payment_id"] = payment_id
+    if rows:
+        now = utcnow()
+        session.execute(insert(BankTransaction.__table__), [{**row, "created_at": now} for row in rows])
+    _learn_accounts(session, organisation_id, {v["iban"]: v["debtor_id"] for v, _ in bookings if v["iban"]})
+    for values in returns:
+        tx = BankTransaction(**values)
+        session.add(tx)
+        session.flush()
+        _return(session, tx)
     session.flush()
     record.counts = {"entries": summary.entries, "known": summary.known, **{k: summary.counts[k] for k in SUMMARY_KEYS}}
     events.record(
@@ -150,6 +201,7 @@ class Found:
     certain: bool
     how: str
     debtor_id: int | None = None
+    by_amount: bool = False  # nothing known: look for open invoices of the same amount
 
 
 class Matcher:
@@ -158,7 +210,7 @@ class Matcher:
 
     def __init__(self, session: Session, organisation_id: int, entries: list[Entry]):
         self.session, self.organisation_id = session, organisation_id
-        references, tokens, ibans, amounts = set(), set(), set(), set()
+        references, tokens, ibans = set(), set(), set()
         for entry in entries:
             if not entry.credit or entry.is_return:
                 continue
@@ -166,7 +218,6 @@ class Matcher:
             tokens.update(self._tokens(entry))
             if entry.iban:
                 ibans.add(normalise(entry.iban))
-            amounts.add(entry.amount)
         base = select(Invoice).where(
             Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open"
         )
@@ -187,8 +238,6 @@ class Matcher:
             ):
                 self.debtor_by_iban[iban] = debtor_id
         self.base = base
-        self._by_amount: dict[Decimal, list[Invoice]] = {}
-        self._amounts = amounts
 
     @staticmethod
     def _references(entry: Entry) -> set[str]:
@@ -244,21 +293,24 @@ class Matcher:
                 if running > entry.amount:
                     break
             return Found(open_ones, False, f"known account {entry.iban}, no amount matches", debtor_id)
-        # 4. A suggestion: open invoices of exactly this amount, or the invoices its text names across debtors.
-        candidates = invoices or self._of_amount(entry)
-        how = "invoice numbers of several debtors" if invoices else "same amount" if candidates else ""
-        return Found(candidates, False, how)
+        # 4. A suggestion: the invoices its text names across debtors, else (later, for all such credits in one
+        # query) open invoices of exactly its amount.
+        if invoices:
+            return Found(invoices, False, "invoice numbers of several debtors")
+        return Found([], False, "", by_amount=True)
 
-    def _of_amount(self, entry: Entry) -> list[Invoice]:
-        if entry.amount not in self._by_amount:
-            self._by_amount[entry.amount] = list(
-                self.session.scalars(
-                    self.base.where(Invoice.open_amount == entry.amount, Invoice.currency == entry.currency)
-                    .order_by(Invoice.due_date, Invoice.id)
-                    .limit(MAX_CANDIDATES)
-                )
-            )
-        return [i for i in self._by_amount[entry.amount] if i.status == "open"]
+    def of_amounts(self, wanted: set[tuple[Decimal, str]]) -> dict[tuple[Decimal, str], list[Invoice]]:
+        """Open invoices by (amount, currency), oldest due first, at most MAX_CANDIDATES each."""
+        found: dict[tuple[Decimal, str], list[Invoice]] = {}
+        amounts = sorted({amount for amount, _ in wanted})
+        for chunk in _chunks(amounts):
+            for invoice in self.session.scalars(
+                self.base.where(Invoice.open_amount.in_(chunk)).order_by(Invoice.due_date, Invoice.id)
+            ):
+                key = (invoice.open_amount, invoice.currency)
+                if key in wanted and len(found.setdefault(key, [])) < MAX_CANDIDATES:
+                    found[key].append(invoice)
+        return found
 
 
 def _chunks(values: list, size: int = 1000):
@@ -294,6 +346,29 @@ def book(
     if tx.iban:
         learn_account(session, tx.organisation_id, debtor_id, tx.iban)
     return payment
+
+
+def _learn_accounts(session: Session, organisation_id: int, accounts: dict[str, int]) -> None:
+    """Remember the accounts debtors paid from (the first debtor seen with an account keeps it)."""
+    known = set()
+    ibans = sorted(accounts)
+    for start in range(0, len(ibans), 1000):
+        known.update(
+            session.scalars(
+                select(DebtorAccount.iban).where(
+                    DebtorAccount.organisation_id == organisation_id,
+                    DebtorAccount.iban.in_(ibans[start : start + 1000]),
+                )
+            )
+        )
+    new = [
+        {"organisation_id": organisation_id, "debtor_id": debtor_id, "iban": iban}
+        for iban, debtor_id in accounts.items()
+        if iban not in known
+    ]
+    if new:
+        now = utcnow()
+        session.execute(insert(DebtorAccount.__table__), [{**row, "created_at": now} for row in new])
 
 
 def learn_account(session: Session, organisation_id: int, debtor_id: int, iban: str) -> None:

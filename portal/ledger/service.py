@@ -5,16 +5,19 @@ same open amount twice, on PostgreSQL and SQLite alike, without holding row lock
 """
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Date, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from portal import events
+from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.money import ZERO, parse_amount, sum_by_currency
+from portal.types import utcnow
 
 
 class LedgerError(ValueError):
@@ -481,3 +484,150 @@ def _summary_discrepancies(session: Session, organisation_id: int) -> list[str]:
         if stored != expected:
             problems.append(f"{label}: stored {len(stored)} rows differ from the open invoices ({len(expected)} rows)")
     return problems
+
+
+@dataclass
+class NewPayment:
+    """One payment for ``record_payments``: money from a debtor and the (invoice id, amount) pairs it pays."""
+
+    debtor_id: int
+    amount: Decimal
+    currency: str
+    received_on: date
+    reference: str = ""
+    allocations: list[tuple[int, Decimal]] = field(default_factory=list)
+
+
+def record_payments(
+    session: Session, organisation_id: int, payments: list[NewPayment], *, method: str, actor_user_id: int | None = None
+) -> list[int]:
+    """Book many payments at once (a bank statement), with the same rules and events as ``record_payment``, in a
+    handful of statements instead of a dozen per payment. The invoices are locked first (FOR UPDATE; SQLite's
+    writer holds the database), so the amounts checked are the amounts changed: all is booked, or, with a
+    LedgerError, nothing. Returns the new payments' ids in the order given."""
+    if not payments:
+        return []
+    wanted: dict[int, Decimal] = {}
+    for p in payments:
+        if parse_amount(p.amount) <= ZERO:
+            raise LedgerError("a payment is a positive amount")
+        if sum((a for _, a in p.allocations), ZERO) > p.amount:
+            raise LedgerError("the allocations add up to more than the payment")
+        for invoice_id, part in p.allocations:
+            if part <= ZERO:
+                raise LedgerError("an allocation is a positive amount")
+            wanted[invoice_id] = wanted.get(invoice_id, ZERO) + part
+    invoices: dict[int, Invoice] = {}
+    ids = sorted(wanted)
+    for start in range(0, len(ids), 1000):
+        for invoice in session.scalars(
+            select(Invoice)
+            .where(Invoice.id.in_(ids[start : start + 1000]))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ):
+            invoices[invoice.id] = invoice
+    for p in payments:
+        for invoice_id, _ in p.allocations:
+            _check_target(invoices.get(invoice_id), organisation_id, p.debtor_id, p.currency)
+    for invoice_id, total in wanted.items():
+        if invoices[invoice_id].open_amount < total:
+            raise LedgerError(f"{invoices[invoice_id].number} has less than {total} open")
+    with session.begin_nested():
+        new_ids = session.scalars(
+            insert(Payment).returning(Payment.id, sort_by_parameter_order=True),
+            [
+                {
+                    "organisation_id": organisation_id,
+                    "debtor_id": p.debtor_id,
+                    "amount": p.amount,
+                    "currency": p.currency,
+                    "unallocated_amount": p.amount - sum((a for _, a in p.allocations), ZERO),
+                    "reversed_amount": ZERO,
+                    "received_on": p.received_on,
+                    "method": method,
+                    "reference": p.reference[:100],
+                }
+                for p in payments
+            ],
+        ).all()
+        allocations, changes, event_rows = [], {}, []
+        for payment_id, p in zip(new_ids, payments, strict=True):
+            event_rows.append(
+                _event_row(
+                    organisation_id,
+                    f"payment:{method}:booked",
+                    p.debtor_id,
+                    None,
+                    payment_id,
+                    actor_user_id,
+                    amount=p.amount,
+                    currency=p.currency,
+                    reference=p.reference[:100],
+                )
+            )
+            for invoice_id, part in p.allocations:
+                invoice = invoices[invoice_id]
+                left = changes.get(invoice_id, (invoice.open_amount, None))[0] - part
+                changes[invoice_id] = (left, p.received_on if left == ZERO else None)
+                allocations.append(
+                    {
+                        "organisation_id": organisation_id,
+                        "invoice_id": invoice_id,
+                        "payment_id": payment_id,
+                        "component": "principal",
+                        "amount": part,
+                    }
+                )
+                event_rows.append(
+                    _event_row(
+                        organisation_id,
+                        "invoice:payment:allocated",
+                        invoice.debtor_id,
+                        invoice_id,
+                        payment_id,
+                        actor_user_id,
+                        number=invoice.number,
+                        amount=part,
+                        currency=invoice.currency,
+                        open_amount=left,
+                    )
+                )
+        if allocations:
+            session.execute(insert(Allocation.__table__), [{**a, "created_at": utcnow()} for a in allocations])
+            table = Invoice.__table__  # Core: an executemany UPDATE, not the ORM's bulk update by primary key
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("target_id"))
+                .values(
+                    open_amount=bindparam("new_open", type_=table.c.open_amount.type),
+                    status=bindparam("new_status"),
+                    settled_on=func.coalesce(bindparam("new_settled_on", type_=Date()), table.c.settled_on),
+                ),
+                [
+                    {
+                        "target_id": invoice_id,
+                        "new_open": left,
+                        "new_status": "paid" if left == ZERO else "open",
+                        "new_settled_on": settled_on,
+                    }
+                    for invoice_id, (left, settled_on) in changes.items()
+                ],
+            )
+        session.execute(insert(Event.__table__), event_rows)  # Core: one executemany, not an ORM flush per row
+    for invoice in invoices.values():
+        session.expire(invoice)
+    return list(new_ids)
+
+
+def _event_row(organisation_id, kind, debtor_id, invoice_id, payment_id, actor_user_id, **data) -> dict:
+    return {
+        "organisation_id": organisation_id,
+        "kind": kind,
+        "debtor_id": debtor_id,
+        "invoice_id": invoice_id,
+        "payment_id": payment_id,
+        "actor_user_id": actor_user_id,
+        "data": {k: str(v) if not isinstance(v, int | str | bool | None) else v for k, v in data.items()},
+        "created_at": utcnow(),
+    }
