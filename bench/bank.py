@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| import and match, with the commit | {first['seconds']:.2f} s | <= {TARGET_SECONDS:.0f} s |")
     print(f"| of which parsing the file | {first['parse']:.2f} s | |")
     print(f"| outcome | {first['line']} | |")
-    print(f"| the same file again | {again['seconds']:.2f} s, {again['line']} ({again['known']:,} known) | nothing twice |")
+    repeat = f"{again['seconds']:.2f} s, {again['line']} ({again['known']:,} known)"
+    print(f"| the same file again | {repeat} | nothing twice |")
     print(f"| ledger check after | {'clean' if clean else 'DISCREPANCIES'} | clean |")
     print(f"| statement shape | {shape} | |")
 

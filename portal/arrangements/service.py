@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,7 @@ from portal.money import ZERO
 from portal.organisations.models import Organisation
 from portal.reminders.defaults import default_scenario_id
 from portal.reminders.models import Scenario
-from portal.selfservice.actions import LOCALES, ActionError, _clean, _l, _open_invoices, supplier_address
+from portal.selfservice.actions import LOCALES, ActionError, Amount, _clean, _l, _open_invoices, supplier_address
 from portal.types import utcnow
 
 NOTICE_DAYS_BEFORE = 3  # the friendly reminder before an installment's due date
@@ -109,9 +110,11 @@ def draft(
     # its plan (PostgreSQL; SQLite's writers take turns anyway).
     session.scalars(select(Invoice.id).where(Invoice.id.in_([i.id for i in invoices])).with_for_update()).all()
     busy = _in_live_plans(session, [i.id for i in invoices])
+    if len(busy) == 1:
+        raise ActionError(_l("Invoice %(numbers)s is already in a payment plan.", numbers=busy[0]), "invoice_ids")
     if busy:
         raise ActionError(
-            _l("Invoice %(numbers)s is already in a payment plan.", numbers=", ".join(busy)), "invoice_ids"
+            _l("Invoices %(numbers)s are already in a payment plan.", numbers=", ".join(busy)), "invoice_ids"
         )
     if any(i.disputed_at is not None for i in invoices):
         raise ActionError(_l("A disputed invoice cannot go into a payment plan."), "invoice_ids")
@@ -127,8 +130,10 @@ def draft(
     total = sum((i.open_amount for i in invoices), ZERO)
     minimum = organisation.arrangement_min_installment
     most = organisation.arrangement_max_installments
-    if count < 1 or (count > most and not by_supplier):
-        raise ActionError(_l("Choose between 1 and %(most)d installments.", most=most), "installments")
+    if count < 1:
+        raise ActionError(_l("Choose the number of installments."), "installments")
+    if count > most and not by_supplier:
+        raise ActionError(_l("Choose between 2 and %(most)d installments.", most=most), "installments")
     if count < 2 and not by_supplier:
         raise ActionError(_l("A plan has at least 2 installments; to pay at once, use Pay."), "installments")
     if total < minimum * count:
@@ -136,8 +141,8 @@ def draft(
         raise ActionError(
             _l(
                 "Each installment must be at least %(minimum)s: for %(total)s choose at most %(fewest)d.",
-                minimum=f"{currencies.pop()} {minimum}",
-                total=f"{invoices[0].currency} {total}",
+                minimum=Amount(minimum, invoices[0].currency),
+                total=Amount(total, invoices[0].currency),
                 fewest=fewest,
             ),
             "installments",
@@ -146,7 +151,7 @@ def draft(
         raise ActionError(
             _l(
                 "A plan on the page covers at most %(most)s; please contact us.",
-                most=f"{invoices[0].currency} {organisation.arrangement_max_total}",
+                most=Amount(organisation.arrangement_max_total, invoices[0].currency),
             ),
             "invoice_ids",
         )
@@ -423,7 +428,7 @@ def counter(
 
 
 def answer_offer(
-    session: Session, organisation: Organisation, debtor: Debtor, arrangement_id: int, accept: bool
+    session: Session, organisation: Organisation, debtor: Debtor, arrangement_id: int, accept: bool, *, mail_from: str
 ) -> Arrangement:
     """The debtor accepts the supplier's counter-proposal (it runs from now) or declines it."""
     offer = session.get(Arrangement, arrangement_id, with_for_update=True)
@@ -442,6 +447,8 @@ def answer_offer(
         debtor_id=debtor.id,
         **_about(offer),
     )
+    if accept:
+        _mail_debtor(session, organisation, offer, "arrangement_confirmation", mail_from)
     return offer
 
 
@@ -625,7 +632,6 @@ def remind(session: Session, organisation_id: int, today: date, now: datetime, *
             row=row,
             stage=stage,
             link=url,
-            sensitive=True,
         ).id
         events.record(
             session,
@@ -649,17 +655,27 @@ def _mail_debtor(
     arrangement: Arrangement,
     template: str,
     mail_from: str,
-    *,
-    sensitive: bool = False,
     **context,
 ):
-    """A mail to the debtor in its language (nothing when it has no address)."""
+    """A mail to the debtor in its language (nothing when it has no address), with a link of its own to the debtor's
+    page (where an offer is answered and installments are paid), unless the caller made one."""
     from portal.reminders.dispatch import sender
+    from portal.selfservice.service import link_lifetime, new_link
 
     debtor = arrangement.debtor or session.get(Debtor, arrangement.debtor_id)
     to = debtor.dunning_email
     if not to:
         return None
+    if "link" not in context:
+        url, link = new_link(
+            organisation.id,
+            debtor.id,
+            current_app.config["PUBLIC_BASE_URL"],
+            utcnow(),
+            lifetime=link_lifetime(organisation),
+        )
+        session.add(link)
+        context["link"] = url
     language = debtor.language if debtor.language in LOCALES else "nl"
     with force_locale(LOCALES[language]):
         return queue_mail(
@@ -676,5 +692,5 @@ def _mail_debtor(
             },
             from_address=sender(organisation, mail_from),
             organisation_id=organisation.id,
-            sensitive=sensitive,
+            sensitive=True,  # the link is a key to the debtor's page: blanked once an SMTP server has it
         )

@@ -162,14 +162,30 @@ def arrangement_counter(arrangement_id: int):
     return redirect(url_for("cockpit.arrangement_detail", arrangement_id=offer.id), 303)
 
 
-def _new_page(debtor: Debtor, form: PlanForm, chosen: list[int], error: str = "", status: int = 200):
-    invoices = db.session.scalars(
-        scoped(Invoice)
-        .where(Invoice.debtor_id == debtor.id, Invoice.kind == "invoice", Invoice.status == "open")
-        .order_by(Invoice.due_date, Invoice.id)
-    ).all()
+def _new_page(debtor: Debtor, form: PlanForm, chosen: list[int], error: str = "", status: int = 200, first=False):
+    """The debtor's open invoices a plan may take: not disputed, not in a live plan already."""
+    taken = {
+        item.invoice_id
+        for plan in service.live_for(db.session, current_organisation_id(), debtor.id)
+        for item in plan.items
+    }
+    invoices = [
+        i
+        for i in db.session.scalars(
+            scoped(Invoice)
+            .where(Invoice.debtor_id == debtor.id, Invoice.kind == "invoice", Invoice.status == "open")
+            .order_by(Invoice.due_date, Invoice.id)
+        )
+        if i.id not in taken and i.disputed_at is None
+    ]
     return render_template(
-        "cockpit/arrangements/new.html", debtor=debtor, form=form, invoices=invoices, chosen=chosen, error=error
+        "cockpit/arrangements/new.html",
+        debtor=debtor,
+        form=form,
+        invoices=invoices,
+        chosen=chosen,
+        error=error,
+        first=first,
     ), status
 
 
@@ -181,7 +197,7 @@ def arrangement_new(debtor_id: int):
     form = PlanForm(formdata=None)
     form.installments.data = 3
     form.first_due.data = current_user.organisation.today()
-    return _new_page(debtor, form, [])
+    return _new_page(debtor, form, [], first=True)
 
 
 @bp.post("/debtors/<int:debtor_id>/arrangements")

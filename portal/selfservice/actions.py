@@ -8,9 +8,10 @@ Resolving a dispute is the supplier's work, so its errors are in English like th
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from flask import current_app
-from flask_babel import force_locale, format_date, gettext
+from flask_babel import force_locale, format_currency, format_date, gettext
 from flask_babel.speaklater import LazyString
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -60,8 +61,22 @@ def _l(message: str, **values) -> LazyString:
     return LazyString(_translate, message, values)
 
 
+class Amount(NamedTuple):
+    """An amount in a debtor's message, written as the page's language writes money."""
+
+    value: Decimal
+    currency: str
+
+
 def _translate(message: str, values: dict) -> str:
-    return gettext(message, **{k: format_date(v, "long") if isinstance(v, date) else v for k, v in values.items()})
+    def written(value):
+        if isinstance(value, date):
+            return format_date(value, "long")
+        if isinstance(value, Amount):
+            return format_currency(value.value, value.currency)
+        return value
+
+    return gettext(message, **{k: written(v) for k, v in values.items()})
 
 
 def _clean(text: str | None, limit: int) -> str:

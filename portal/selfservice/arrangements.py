@@ -5,9 +5,10 @@ from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, TextAreaField
+from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import NumberInput
 
 from portal.arrangements import service
 from portal.arrangements.models import Arrangement
@@ -22,8 +23,12 @@ from portal.selfservice.views import LOCALES, SESSION_KEY, Visit, bp, render, vi
 
 class PlanForm(FlaskForm):
     invoice_ids = SelectMultipleField(_l("Which invoices"), coerce=int, validate_choice=False)
-    installments = IntegerField(
-        _l("Number of installments"), validators=[InputRequired(_l("Choose the number of installments."))]
+    # Text, not IntegerField: its "Not a valid integer value." is not in the debtor's language; the service reads
+    # the number and says what is wrong in it.
+    installments = StringField(
+        _l("Number of installments"),
+        validators=[InputRequired(_l("Choose the number of installments."))],
+        widget=NumberInput(),
     )
     frequency = SelectField(
         _l("Every"), choices=[SelectChoice("monthly", _l("month")), SelectChoice("weekly", _l("week"))]
@@ -32,6 +37,16 @@ class PlanForm(FlaskForm):
         _l("First installment on"), validators=[InputRequired(_l("Choose the date of the first installment."))]
     )
     note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=500, message=TOO_LONG)])
+
+
+def free_invoices(visit: Visit) -> list:
+    """The open invoices a new plan may take: not disputed, not in a live plan already."""
+    taken = {
+        item.invoice_id
+        for a in service.live_for(db.session, visit.organisation.id, visit.debtor.id)
+        for item in a.items
+    }
+    return [i for i in _open_invoices(visit) if i.disputed_at is None and i.id not in taken]
 
 
 def _plan_page(visit: Visit, form: PlanForm, status: int = 200, draft: service.Draft | None = None):
@@ -44,7 +59,7 @@ def _plan_page(visit: Visit, form: PlanForm, status: int = 200, draft: service.D
         status,
         organisation=organisation,
         form=form,
-        invoices=[i for i in _open_invoices(visit) if i.disputed_at is None],
+        invoices=free_invoices(visit),
         refused=refused,
         draft=draft,
         today=today,
@@ -56,9 +71,7 @@ def plan_form():
     """Propose to pay in installments."""
     visit = visit_or_expired()
     form = PlanForm(formdata=None)
-    form.invoice_ids.data = _checked(visit, request.args.getlist("invoice")) or [
-        i.id for i in _open_invoices(visit) if i.disputed_at is None
-    ]
+    form.invoice_ids.data = _checked(visit, request.args.getlist("invoice")) or [i.id for i in free_invoices(visit)]
     form.installments.data = 3
     form.first_due.data = visit.organisation.today()
     return _plan_page(visit, form)
@@ -100,7 +113,7 @@ def plan_save():
                     else gettext("Thank you. We will look at your proposal and let you know by mail."),
                     "success",
                 )
-                return redirect(url_for("selfservice.page") + "#plans", 303)
+                return redirect(url_for("selfservice.page"), 303)
     return _plan_page(visit, form, 422)
 
 
@@ -122,17 +135,24 @@ def plan_answer(arrangement_id: int):
     _own(visit, arrangement_id)
     accept = request.form.get("answer") == "accept"
     try:
-        service.answer_offer(db.session, visit.organisation, visit.debtor, arrangement_id, accept)
+        service.answer_offer(
+            db.session,
+            visit.organisation,
+            visit.debtor,
+            arrangement_id,
+            accept,
+            mail_from=current_app.config["MAIL_FROM"],
+        )
     except ActionError as error:
         db.session.rollback()
         with _locale(visit):
             flash(str(error), "error")
-        return redirect(url_for("selfservice.page") + "#plans", 303)
+        return redirect(url_for("selfservice.page"), 303)
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", visit.organisation.id)
     db.session.commit()
     with _locale(visit):
         flash(gettext("Your payment plan is agreed.") if accept else gettext("You declined the proposal."), "success")
-    return redirect(url_for("selfservice.page") + "#plans", 303)
+    return redirect(url_for("selfservice.page"), 303)
 
 
 @bp.post("/plans/<int:arrangement_id>/pay")
@@ -145,7 +165,7 @@ def plan_pay(arrangement_id: int):
         abort(404)
     row = service.progress(arrangement, visit.organisation.today()).next
     if row is None:
-        return redirect(url_for("selfservice.page") + "#plans", 303)
+        return redirect(url_for("selfservice.page"), 303)
     parts = service.portions(arrangement, row.remaining)
     try:
         mp = payments.start(
@@ -167,7 +187,7 @@ def plan_pay(arrangement_id: int):
                 gettext("Online payment is not available right now. Please try again later, or pay by bank transfer."),
                 "error",
             )
-        return redirect(url_for("selfservice.page") + "#plans", 303)
+        return redirect(url_for("selfservice.page"), 303)
     if not _is_checkout(mp.checkout_url):
         current_app.logger.error("Mollie gave an unexpected checkout URL for payment %s", mp.id)
         abort(502)

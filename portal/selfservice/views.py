@@ -145,6 +145,7 @@ def page():
     ).all()
     invoices = [d for d in documents if d.kind == "invoice"]
     plans = arrangements.live_for(db.session, organisation.id, debtor.id)
+    planned = {item.invoice_id for a in plans for item in a.items}
     credits = [d for d in documents if d.kind == "credit_note"]
     totals: dict[str, object] = {}
     for invoice in invoices:
@@ -169,6 +170,8 @@ def page():
         transfer_qr=transfer_qr(organisation, invoices),
         plans=[(a, arrangements.progress(a, organisation.today())) for a in plans],
         in_plan={item.invoice_id for a in plans if a.status == "active" for item in a.items},
-        can_propose=not arrangements.proposal_refused(db.session, organisation, debtor, organisation.today()),
+        # Only with something a plan could take (open, not disputed, not in a plan already).
+        can_propose=any(i.disputed_at is None and i.id not in planned for i in invoices)
+        and not arrangements.proposal_refused(db.session, organisation, debtor, organisation.today()),
         method_names=[METHOD_NAMES[m] for m in organisation.offered_methods],
     )

@@ -259,8 +259,8 @@ def test_a_counter_proposal_is_accepted_by_the_debtor(db_session, shop):
     assert "accept or decline" in _mails(db_session, "arrangement_decided")[0].body_text
     other = make_debtor(db_session, organisation)
     with pytest.raises(LookupError):
-        service.answer_offer(db_session, organisation, other, offer.id, True)
-    service.answer_offer(db_session, organisation, debtor, offer.id, True)
+        service.answer_offer(db_session, organisation, other, offer.id, True, mail_from=MAIL_FROM)
+    service.answer_offer(db_session, organisation, debtor, offer.id, True, mail_from=MAIL_FROM)
     assert offer.status == "active"
     with pytest.raises(ActionError):
-        service.answer_offer(db_session, organisation, debtor, offer.id, False)
+        service.answer_offer(db_session, organisation, debtor, offer.id, False, mail_from=MAIL_FROM)

@@ -118,7 +118,7 @@ def test_a_counter_proposal_is_accepted_on_the_page(client, db_session, debtor_p
 def test_rule_errors_come_back_in_the_debtors_language_with_what_was_typed(client, db_session, debtor_page):
     organisation, debtor, first, second = debtor_page
     too_many = client.post("/s/plan", data=_form(client, organisation, [first, second], 30))
-    assert too_many.status_code == 422 and "Kies tussen 1 en 12 termijnen" in too_many.text
+    assert too_many.status_code == 422 and "Kies tussen 2 en 12 termijnen" in too_many.text
     assert 'value="30"' in too_many.text
     past = client.post(
         "/s/plan",
@@ -185,3 +185,37 @@ def test_the_supplier_makes_a_plan_for_a_debtor(client, db_session, auth):
     detail = client.get(made.headers["Location"]).text
     assert "125,00" in detail or "125.00" in detail
     assert "Bel B.V." in client.get("/cockpit/arrangements?status=active").text
+
+
+def test_the_offer_mail_links_to_the_page_and_accepting_mails_the_schedule(client, db_session, debtor_page, auth):
+    from portal.mail.models import MailMessage
+
+    organisation, debtor, first, second = debtor_page
+    client.post("/s/plan", data=_form(client, organisation, [first, second], 6, confirm="1"))
+    proposal = db_session.scalar(select(Arrangement))
+    auth.login(make_user(db_session, organisation, role="controller").email)
+    token = csrf_from(client.get(f"/cockpit/arrangements/{proposal.id}").text)
+    client.post(
+        f"/cockpit/arrangements/{proposal.id}/counter",
+        data={"csrf_token": token, "installments": "4", "frequency": "monthly", "first_due": organisation.today()},
+    )
+    offer_mail = db_session.scalars(select(MailMessage).where(MailMessage.template == "arrangement_decided")).one()
+    assert "http://localhost/s/" in offer_mail.body_text and offer_mail.sensitive
+    offer = db_session.scalar(select(Arrangement).where(Arrangement.status == "offered"))
+    _visit(client, db_session, debtor)
+    client.post(
+        f"/s/plans/{offer.id}/answer", data={"csrf_token": csrf_from(client.get("/s/").text), "answer": "accept"}
+    )
+    confirmations = db_session.scalars(
+        select(MailMessage).where(MailMessage.template == "arrangement_confirmation")
+    ).all()
+    assert len(confirmations) == 2 and "is afgesproken" in confirmations[-1].body_text  # proposal, then accepted
+
+
+def test_nothing_left_to_plan_is_not_offered_and_amounts_are_written_as_money(client, db_session, debtor_page):
+    organisation, debtor, first, second = debtor_page
+    refused = client.post("/s/plan", data=_form(client, organisation, [second], 12))  # 200.00 / 12 < 25.00
+    assert refused.status_code == 422 and "minstens €\xa025,00" in refused.text and "EUR" not in refused.text
+    client.post("/s/plan", data=_form(client, organisation, [first, second], 2, confirm="1"))
+    assert "In termijnen betalen" not in client.get("/s/").text  # both invoices are in the plan now
+    assert "vervallen" not in client.get("/s/").text  # in a plan on track: not shown as overdue
