@@ -49,18 +49,31 @@ def run_import(batch_id: int) -> str:
             db.session.remove()
 
 
+def run_statement(statement_id: int) -> str:
+    """Import an uploaded bank statement; one already running, done or failed is left alone."""
+    from portal.bank import service as bank
+
+    with app_context():
+        try:
+            return bank.run_statement(db.session, statement_id)
+        finally:
+            db.session.remove()
+
+
 def sweep_imports() -> int:
-    """Re-enqueue import batches whose doorbell Redis lost; fail runs whose worker died."""
+    """Re-enqueue invoice imports and bank statements whose doorbell Redis lost; fail runs whose worker died."""
+    from portal.bank import service as bank
     from portal.imports import service as imports
 
     with app_context():
         try:
-            due = imports.sweep(db.session)
+            due = [(imports.JOB, batch_id) for batch_id in imports.sweep(db.session)]
+            due += [(bank.JOB, statement_id) for statement_id in bank.sweep(db.session)]
             if due:
                 queue = get_queue()
                 try:
-                    for batch_id in due:
-                        queue.enqueue(imports.JOB, batch_id)
+                    for job, object_id in due:
+                        queue.enqueue(job, object_id)
                 finally:
                     queue.connection.close()
             return len(due)

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -28,6 +28,15 @@ class BankStatement(db.Model):
     # What the import found: entries (after batches were split) and how many of each outcome; "known" were in an
     # earlier import of the same transactions and were left alone.
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Uploaded in the cockpit, a statement is imported by the worker: queued -> running -> done | failed, with
+    # its transactions done so far for the progress bar; the file is kept until then. The command line imports
+    # at once (done).
+    status: Mapped[str] = mapped_column(String(10), default="done")
+    content: Mapped[bytes | None] = mapped_column(LargeBinary(), default=None, deferred=True)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    rows_done: Mapped[int] = mapped_column(default=0)
+    rows_total: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -19,15 +19,18 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
-from portal.bank.parse import Entry, Statement, parse
+from portal.bank.parse import Entry, Statement, StatementError, parse
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
+from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
 from portal.ledger.models import Payment
 from portal.money import ZERO
 from portal.types import utcnow
 
 SUMMARY_KEYS = ("booked", "suggested", "unmatched", "returned", "ignored")
+PROGRESS_EVERY = 500  # transactions between progress reports
+JOB = "workers.jobs.run_statement"
 MAX_CANDIDATES = 5
 _RF = re.compile(r"\bRF\d{2}[0-9A-Z]{1,21}\b", re.IGNORECASE)
 _KENMERK = re.compile(r"(?<!\d)\d{16}(?!\d)")
@@ -66,10 +69,18 @@ def dedup_keys(statement: Statement) -> list[str]:
 
 
 def import_statement(
-    session: Session, organisation_id: int, content: bytes, *, filename: str = "", actor_user_id: int | None = None
+    session: Session,
+    organisation_id: int,
+    content: bytes,
+    *,
+    filename: str = "",
+    actor_user_id: int | None = None,
+    record: BankStatement | None = None,
+    progress=None,
 ) -> Summary:
     """Read, match and book a statement. Raises StatementError (nothing stored) for a file that cannot be read.
-    The caller commits."""
+    ``record``: the uploaded statement's row (else one is made); ``progress(done, total)`` is told how far the
+    matching has come. The caller commits."""
     statement = parse(content)
     keys = dedup_keys(statement)
     known = set(
@@ -79,15 +90,13 @@ def import_statement(
             )
         )
     )
-    record = BankStatement(
-        organisation_id=organisation_id,
-        filename=filename[:255],
-        format=statement.format,
-        account=statement.account[:40],
-        statement_ref=statement.statement_id[:100],
-        created_by_user_id=actor_user_id,
-    )
-    session.add(record)
+    if record is None:
+        record = BankStatement(
+            organisation_id=organisation_id, filename=filename[:255], created_by_user_id=actor_user_id
+        )
+        session.add(record)
+    record.format, record.account = statement.format, statement.account[:40]
+    record.statement_ref = statement.statement_id[:100]
     session.flush()
     summary = Summary(statement_id=record.id, entries=len(statement.entries))
     fresh = [(entry, key) for entry, key in zip(statement.entries, keys, strict=True) if key not in known]
@@ -95,7 +104,9 @@ def import_statement(
     matcher = Matcher(session, organisation_id, [entry for entry, _ in fresh])
     remaining: dict[int, Decimal] = {}  # what an invoice has open after the statement's earlier credits
     rows, bookings, returns, by_amount = [], [], [], []
-    for entry, key in fresh:
+    for done, (entry, key) in enumerate(fresh):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(fresh))
         values = {
             "organisation_id": organisation_id,
             "statement_id": record.id,
@@ -182,6 +193,8 @@ def import_statement(
         session.flush()
         _return(session, tx)
     session.flush()
+    if progress is not None:
+        progress(len(fresh), len(fresh))
     record.counts = {"entries": summary.entries, "known": summary.known, **{k: summary.counts[k] for k in SUMMARY_KEYS}}
     events.record(
         session,
@@ -211,11 +224,13 @@ class Matcher:
     def __init__(self, session: Session, organisation_id: int, entries: list[Entry]):
         self.session, self.organisation_id = session, organisation_id
         references, tokens, ibans = set(), set(), set()
+        self._found_in: dict[int, tuple[set[str], set[str]]] = {}  # per entry: its references and tokens, once
         for entry in entries:
             if not entry.credit or entry.is_return:
                 continue
-            references.update(self._references(entry))
-            tokens.update(self._tokens(entry))
+            found = self._found_in[id(entry)] = (self._references(entry), self._tokens(entry))
+            references.update(found[0])
+            tokens.update(found[1])
             if entry.iban:
                 ibans.add(normalise(entry.iban))
         base = select(Invoice).where(
@@ -263,13 +278,17 @@ class Matcher:
         return {t for t in tokens if len(t) >= 3 and len(t) <= 50}
 
     def match(self, entry: Entry) -> Found:
+        entry_references, entry_tokens = self._found_in.get(id(entry)) or (
+            self._references(entry),
+            self._tokens(entry),
+        )
         # 1. A structured reference: the invoice it names.
-        for reference in sorted(self._references(entry)):
+        for reference in sorted(entry_references):
             invoice = self.by_reference.get(reference)
             if invoice is not None and invoice.currency == entry.currency and invoice.status == "open":
                 return Found([invoice], True, f"payment reference {reference}")
         # 2. Our invoice numbers in the free text, one debtor's, in one currency.
-        numbered = {self.by_number[t].id: self.by_number[t] for t in self._tokens(entry) if t in self.by_number}
+        numbered = {self.by_number[t].id: self.by_number[t] for t in entry_tokens if t in self.by_number}
         invoices = [i for i in numbered.values() if i.status == "open" and i.currency == entry.currency]
         if invoices and len({i.debtor_id for i in invoices}) == 1:
             invoices.sort(key=lambda i: (i.due_date or i.issue_date, i.id))
@@ -457,3 +476,94 @@ def _queued(session: Session, organisation_id: int, transaction_id: int) -> Bank
     if tx.status not in ("suggested", "unmatched") or not tx.credit or tx.is_return:
         raise MatchError(f"This transaction is {tx.status} already.")
     return tx
+
+
+def queue_statement(
+    session: Session, organisation_id: int, content: bytes, *, filename: str, actor_user_id: int | None
+) -> BankStatement:
+    """An uploaded statement: read now (a file that cannot be read is refused at once, with where), imported by the
+    worker after the commit."""
+    statement = parse(content)
+    record = BankStatement(
+        organisation_id=organisation_id,
+        filename=filename[:255],
+        format=statement.format,
+        account=statement.account[:40],
+        statement_ref=statement.statement_id[:100],
+        status="queued",
+        content=content,
+        rows_total=len(statement.entries),
+        created_by_user_id=actor_user_id,
+    )
+    session.add(record)
+    session.flush()
+    enqueue_after_commit(session, JOB, record.id)
+    return record
+
+
+def run_statement(session: Session, statement_id: int) -> str:
+    """Import a queued statement, all or nothing; safe to run again (a statement not queued is left alone).
+    Commits: the claim; then the import with "done", or after its rollback "failed" with the reason."""
+    from sqlalchemy import text, update
+
+    from portal.imports.service import _ProgressWriter
+    from portal.ledger.service import LedgerError
+
+    claimed = session.execute(
+        update(BankStatement)
+        .where(BankStatement.id == statement_id, BankStatement.status == "queued")
+        .values(status="running", started_at=utcnow(), rows_done=0)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    record = session.get(BankStatement, statement_id, populate_existing=True)
+    if not claimed:
+        return record.status if record else "missing"
+    if session.get_bind().dialect.name == "postgresql":
+        # One import at a time per organisation (as invoice imports): the same invoices and summary rows.
+        session.execute(text("SELECT pg_advisory_xact_lock(4242, :org)"), {"org": record.organisation_id})
+    try:
+        summary = import_statement(
+            session,
+            record.organisation_id,
+            record.content,
+            filename=record.filename,
+            actor_user_id=record.created_by_user_id,
+            record=record,
+            progress=_ProgressWriter(session, statement_id, BankStatement),
+        )
+    except (StatementError, LedgerError) as exc:
+        session.rollback()
+        record = session.get(BankStatement, statement_id, populate_existing=True)
+        record.status, record.error, record.content = "failed", str(exc)[:500], None
+        session.commit()
+        return "failed"
+    record.status, record.content, record.rows_done = "done", None, summary.entries
+    enqueue_after_commit(session, "workers.jobs.plan_organisation", record.organisation_id)
+    session.commit()
+    return "done"
+
+
+def sweep(session: Session, now=None) -> list[int]:
+    """Statements whose doorbell Redis lost (queued for over a minute): to enqueue again. A run that has been
+    going for 30 minutes has lost its worker: failed, nothing of it was kept (one transaction)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    now = now or utcnow()
+    session.execute(
+        update(BankStatement)
+        .where(BankStatement.status == "running", BankStatement.started_at < now - timedelta(minutes=30))
+        .values(status="failed", error="the worker stopped during the import; nothing was booked: upload it again")
+        .execution_options(synchronize_session=False)
+    )
+    due = list(
+        session.scalars(
+            select(BankStatement.id).where(
+                BankStatement.status == "queued", BankStatement.created_at < now - timedelta(minutes=1)
+            )
+        )
+    )
+    session.commit()
+    return due

@@ -72,18 +72,23 @@ def bank_upload():
     try:
         if len(content) > MAX_UPLOAD:
             raise StatementError(f"the file is larger than {MAX_UPLOAD // (1024 * 1024)} MB")
-        summary = service.import_statement(
+        record = service.queue_statement(
             db.session, current_organisation_id(), content, filename=upload.filename, actor_user_id=current_user.id
         )
     except StatementError as exc:
         db.session.rollback()
         flash(f"{upload.filename} was not imported: {exc}.", "error")
         return redirect(url_for("cockpit.bank_index"), 303)
-    enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
     db.session.commit()
-    known = f" ({summary.known} imported before, left alone)" if summary.known else ""
-    flash(f"{upload.filename}: {summary.line().replace('=', ' ')}{known}.", "success")
-    return redirect(url_for("cockpit.bank_index"), 303)
+    return redirect(url_for("cockpit.bank_statement", statement_id=record.id), 303)
+
+
+@bp.get("/bank/statements/<int:statement_id>")
+def bank_statement(statement_id: int):
+    """An uploaded statement: its progress while the worker imports it (polled), then what became of it."""
+    record = get_or_404(BankStatement, statement_id)
+    template = "cockpit/bank/_progress.html" if request.headers.get("HX-Request") else "cockpit/bank/statement.html"
+    return render_template(template, record=record)
 
 
 def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):

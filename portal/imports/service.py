@@ -111,7 +111,8 @@ class _ProgressWriter:
     SQLite has one writer at a time and the import holds it: there the progress shows at the end only.
     """
 
-    def __init__(self, session: Session, batch_id: int):
+    def __init__(self, session: Session, batch_id: int, model=None):
+        self.model = model or ImportBatch  # also bank statements (portal.bank.service), which have the same columns
         bind = session.get_bind()
         engine: Engine = getattr(bind, "engine", bind)
         self.engine = None if engine.dialect.name == "sqlite" else engine
@@ -126,8 +127,8 @@ class _ProgressWriter:
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
                 conn.execute(
-                    update(ImportBatch)
-                    .where(ImportBatch.id == self.batch_id, ImportBatch.status == "running")
+                    update(self.model)
+                    .where(self.model.id == self.batch_id, self.model.status == "running")
                     .values(rows_done=done, rows_total=total)
                 )
         except Exception:  # noqa: BLE001 - progress is for the eye; it must never stop the import

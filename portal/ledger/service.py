@@ -517,14 +517,21 @@ def record_payments(
             if part <= ZERO:
                 raise LedgerError("an allocation is a positive amount")
             wanted[invoice_id] = wanted.get(invoice_id, ZERO) + part
-    invoices: dict[int, Invoice] = {}
+    # The columns the checks need, as rows (no ORM objects to build for thousands of invoices), locked.
+    invoices: dict[int, object] = {}
     ids = sorted(wanted)
+    columns = (
+        Invoice.id,
+        Invoice.organisation_id,
+        Invoice.debtor_id,
+        Invoice.kind,
+        Invoice.currency,
+        Invoice.number,
+        Invoice.open_amount,
+    )
     for start in range(0, len(ids), 1000):
-        for invoice in session.scalars(
-            select(Invoice)
-            .where(Invoice.id.in_(ids[start : start + 1000]))
-            .with_for_update()
-            .execution_options(populate_existing=True)
+        for invoice in session.execute(
+            select(*columns).where(Invoice.id.in_(ids[start : start + 1000])).with_for_update()
         ):
             invoices[invoice.id] = invoice
     for p in payments:
@@ -615,8 +622,10 @@ def record_payments(
                 ],
             )
         session.execute(insert(Event.__table__), event_rows)  # Core: one executemany, not an ORM flush per row
-    for invoice in invoices.values():
-        session.expire(invoice)
+    # Invoices the session holds are stale now: reloaded when next touched.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Invoice) and obj.id in invoices:
+            session.expire(obj)
     return list(new_ids)
 
 

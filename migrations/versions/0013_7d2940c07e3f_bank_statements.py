@@ -1,8 +1,8 @@
 """bank statements
 
-Revision ID: dc520c80b585
+Revision ID: 7d2940c07e3f
 Revises: 51385d6a0434
-Create Date: 2026-12-03 07:45:54.358724
+Create Date: 2026-12-03 07:58:01.402161
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import portal.types
 
 
 # revision identifiers, used by Alembic.
-revision = 'dc520c80b585'
+revision = '7d2940c07e3f'
 down_revision = '51385d6a0434'
 branch_labels = None
 depends_on = None
@@ -29,6 +29,12 @@ def upgrade():
     sa.Column('account', sa.String(length=40), nullable=False),
     sa.Column('statement_ref', sa.String(length=100), nullable=False),
     sa.Column('counts', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=True),
+    sa.Column('error', sa.String(length=500), nullable=False),
+    sa.Column('rows_done', sa.Integer(), nullable=False),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('started_at', portal.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by_user_id', sa.Integer(), nullable=True),
     sa.Column('created_at', portal.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_bank_statements_created_by_user_id_users')),
