@@ -14,6 +14,7 @@ from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.extensions import db
+from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger.models import Allocation, Payment
@@ -87,8 +88,7 @@ def bank_upload():
 def bank_statement(statement_id: int):
     """An uploaded statement: its progress while the worker imports it (polled), then what became of it."""
     record = get_or_404(BankStatement, statement_id)
-    template = "cockpit/bank/_progress.html" if request.headers.get("HX-Request") else "cockpit/bank/statement.html"
-    return render_template(template, record=record)
+    return render_page_or_fragment("cockpit/bank/statement.html", "cockpit/bank/_progress.html", record=record)
 
 
 def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
