@@ -4,7 +4,7 @@ books."""
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.bank import service
@@ -18,6 +18,7 @@ from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger.models import Allocation, Payment
+from portal.money import ZERO
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 TABS = {"queue": QUEUE, "booked": ("booked",), "returned": ("returned",), "other": ("ignored", "dismissed")}
@@ -214,3 +215,58 @@ def bank_export():
         "reversed",
     ]
     return csv_response("payments.csv", header, rows())
+
+
+# The journal's accounts: where the money came in by method, and the debtors' (receivables) account.
+JOURNAL_ACCOUNTS = {"bank": "Bank", "mollie": "Mollie", "manual": "Bank", "demo": "Bank"}
+
+
+@bp.get("/bank/journal.csv")
+def bank_journal():
+    """Booked payments as double-entry journal lines, the shape bookkeeping packages import: per payment a debit on
+    the account the money came into, a credit on Debtors per invoice it paid (and for what it left as credit), and
+    for money that went back (refunds, chargebacks, returned transfers) the same the other way round. Debits and
+    credits of each payment balance."""
+    stmt = (
+        scoped(Payment)
+        .options(selectinload(Payment.debtor))
+        .order_by(Payment.received_on, Payment.id)
+        .execution_options(yield_per=1000)
+    )
+
+    def rows():
+        for payment in db.session.scalars(stmt):
+            allocations = db.session.execute(
+                select(Invoice.number, Allocation.amount)
+                .join(Allocation, Allocation.invoice_id == Invoice.id)
+                .where(Allocation.payment_id == payment.id)
+                .order_by(Allocation.id)
+            ).all()
+            debtor = payment.debtor
+            common = [payment.received_on.isoformat(), f"P{payment.id}", debtor.number or "", debtor.name]
+            account = JOURNAL_ACCOUNTS.get(payment.method, "Bank")
+            what = f"{payment.method} {payment.reference}".strip()
+            yield [*common, account, "", what, payment.amount, "", payment.currency]
+            allocated = ZERO
+            for number, amount in allocations:
+                allocated += amount
+                yield [*common, "Debtors", number, what, "", amount, payment.currency]
+            if payment.amount - allocated > ZERO:
+                yield [*common, "Debtors", "", f"{what}: on account", "", payment.amount - allocated, payment.currency]
+            if payment.reversed_amount:
+                yield [*common, "Debtors", "", f"{what}: went back", payment.reversed_amount, "", payment.currency]
+                yield [*common, account, "", f"{what}: went back", "", payment.reversed_amount, payment.currency]
+
+    header = [
+        "date",
+        "entry",
+        "debtor number",
+        "debtor",
+        "account",
+        "invoice",
+        "description",
+        "debit",
+        "credit",
+        "currency",
+    ]
+    return csv_response("journal.csv", header, rows())

@@ -142,3 +142,25 @@ def test_the_sample_statement_books_some_invoices_and_leaves_some_for_the_queue(
     )
     # 8 invoices: 2 by reference, 2 by number, 2 in part (booked), 2 without a word (queue, same amount); 2 strangers.
     assert counts == {"booked": 6, "suggested": 2, "unmatched": 2, "ignored": 1}
+
+
+def test_the_journal_balances_each_payment(client, db_session, org, signed_in):
+    import csv
+
+    debtor = make_debtor(db_session, org, name="Journal Klant", number="K-7")
+    invoice = make_invoice(db_session, debtor, "100.00", number="J-1", days_overdue=3)
+    _upload(
+        client,
+        camt053("NL91ABNA0417164300", date(2026, 11, 20), [Credit(Decimal("120.00"), text="J-1")]),
+        db_session=db_session,
+    )
+    response = client.get("/cockpit/bank/journal.csv")
+    rows = list(csv.DictReader(io.StringIO(response.text.removeprefix("\ufeff"))))
+    assert [(r["account"], r["invoice"], r["debit"], r["credit"]) for r in rows] == [
+        ("Bank", "", "120.00", ""),
+        ("Debtors", "J-1", "", "100.00"),
+        ("Debtors", "", "", "20.00"),
+    ]
+    assert {r["debtor number"] for r in rows} == {"K-7"}
+    db_session.refresh(invoice)
+    assert invoice.status == "paid"
