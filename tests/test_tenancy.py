@@ -92,6 +92,7 @@ def two_tenants(db_session):
         "dispute_id": their_dispute.id,
         "arrangement_id": their_plan.id,
         "transaction_id": their_transaction.id,
+        "statement_id": their_statement.id,
     }
     return me, foreign_ids
 
