@@ -12,6 +12,7 @@ from flask import request, send_file
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, joinedload
 
+from portal.arrangements import service as arrangements
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.ledger.models import Allocation
@@ -52,6 +53,13 @@ def show_invoice(invoice_id: int):
         invoice=invoice,
         settled=_settled(invoice, visit.organisation.tz),
         today=visit.organisation.today(),
+        can_pay=bool(visit.organisation.mollie_api_key),
+        in_plan={
+            item.invoice_id
+            for plan in arrangements.live_for(db.session, visit.organisation.id, visit.debtor.id)
+            if plan.status == "active"
+            for item in plan.items
+        },
     )
 
 

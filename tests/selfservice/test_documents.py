@@ -163,3 +163,19 @@ def test_any_colour_gives_readable_buttons_and_links(rgb):
         assert brand.contrast(brand.readable_on(rgb, page), page) >= 4.5
     hover = brand.mix(rgb, brand.BLACK if inverse == brand.WHITE else brand.WHITE, 0.15)
     assert brand.contrast(inverse, hover) >= brand.contrast(inverse, rgb) - 1e-9
+
+
+def test_the_invoice_page_shows_its_state_and_what_the_debtor_can_do(client, db_session):
+    from portal.selfservice import actions
+
+    organisation = make_organisation(db_session, name="Acme B.V.", mollie_api_key="test_" + "a" * 30)
+    debtor = make_debtor(db_session, organisation, language="en")
+    open_one = make_invoice(db_session, debtor, "50.00", number="S-1", days_overdue=3)
+    disputed = make_invoice(db_session, debtor, "60.00", number="S-2", days_overdue=3)
+    actions.dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "")
+    _visit(client, db_session, debtor)
+
+    page = client.get(f"/s/invoices/{open_one.id}").text
+    assert "Pay this invoice online" in page and "Dispute invoice S-1" in page
+    disputed_page = client.get(f"/s/invoices/{disputed.id}").text
+    assert "disputed" in disputed_page and "Pay this invoice online" not in disputed_page
