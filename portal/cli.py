@@ -123,6 +123,61 @@ def register(app: Flask) -> None:
             click.echo(f"{summary.known} of the {summary.entries} transactions were imported before: left alone")
         click.echo(summary.line())
 
+    @app.cli.group("law")
+    def law_group():
+        """Late-payment law: what may be claimed (collection costs, statutory interest)."""
+
+    profile_option = click.option("--profile", type=click.Choice(["nl", "eu"]), required=True, help="legal profile")
+    kind_option = click.option("--kind", type=click.Choice(["business", "consumer"]), required=True)
+
+    def _amount(value: str):
+        from decimal import Decimal
+
+        from portal.money import MoneyError, parse_typed_amount
+
+        try:
+            amount = parse_typed_amount(value)
+        except MoneyError as exc:
+            raise click.BadParameter(str(exc), param_hint="--principal") from None
+        if amount <= Decimal("0"):
+            raise click.BadParameter("a positive amount", param_hint="--principal")
+        return amount
+
+    @law_group.command("costs")
+    @profile_option
+    @kind_option
+    @click.option("--principal", required=True, help="the principal claimed, e.g. 1234.56")
+    @click.option("--vat", is_flag=True, help="add 21% VAT (only where you cannot reclaim it)")
+    def law_costs(profile: str, kind: str, principal: str, vat: bool):
+        """Print the collection costs for a principal."""
+        from decimal import Decimal
+
+        from portal.law.calculate import collection_costs
+
+        costs = collection_costs(profile, kind, _amount(principal), vat_rate=Decimal("21") if vat else None)
+        vat_line = f" (of which VAT {costs.vat})" if costs.vat else ""
+        click.echo(f"costs {costs.amount}{vat_line}: {costs.why}")
+
+    @law_group.command("interest")
+    @profile_option
+    @kind_option
+    @click.option("--principal", required=True, help="the principal, e.g. 1234.56")
+    @click.option("--due", type=click.DateTime(formats=["%Y-%m-%d"]), required=True, help="the due date")
+    @click.option("--paid", type=click.DateTime(formats=["%Y-%m-%d"]), required=True, help="the day it was paid")
+    def law_interest(profile: str, kind: str, principal: str, due, paid):
+        """Print the statutory interest: one line per rate period, then the total."""
+        from portal.law.calculate import interest
+        from portal.law.rates import table
+
+        try:
+            result = interest(table(profile, kind), _amount(principal), due.date(), paid.date())
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        for p in result.periods:
+            span = f"{p.start.isoformat()} to {p.end.isoformat()}"
+            click.echo(f"{span}: {p.days} days at {p.rate}% on {p.principal}: {p.interest}")
+        click.echo(f"total {result.total}" + (f" ({result.why})" if result.why else ""))
+
     @app.cli.group("reminders")
     def reminders_group():
         """The reminder engine."""
