@@ -1,7 +1,9 @@
 """The EPC QR code ("GiroCode"): a SEPA credit transfer a banking app fills in from a scan."""
 
+import io
 from decimal import Decimal
 
+import segno
 from markupsafe import Markup
 from segno import helpers
 
@@ -34,6 +36,26 @@ def transfer_fields(organisation: Organisation, invoices: list[Invoice]) -> dict
         "reference": reference,
         "text": text,
     }
+
+
+CONTENT_ID = "epc-qr@duly.invalid"  # the picture's name inside an HTML mail (cid:)
+
+
+def payload(fields: dict) -> str:
+    """The EPC069-12 text (version 002, UTF-8, SEPA credit transfer): one field a line, as a banking app reads it."""
+    remittance = [fields["reference"] or "", "" if fields["reference"] else (fields["text"] or "")]
+    lines = ["BCD", "002", "1", "SCT", fields["bic"] or "", fields["name"], fields["iban"].replace(" ", "")]
+    lines += [f"EUR{Decimal(fields['amount']):.2f}", "", *remittance]
+    return "\n".join(lines).rstrip("\n")
+
+
+def png(fields: dict) -> bytes:
+    """The code as a PNG for a mail. A fixed mask: choosing the best of eight costs segno two thirds of the time,
+    and any mask scans; this is drawn once per reminder mail, on the dispatch path."""
+    code = segno.make_qr(payload(fields), error="m", mask=0, boost_error=False, encoding="utf-8")
+    buffer = io.BytesIO()
+    code.save(buffer, kind="png", scale=4, border=4)
+    return buffer.getvalue()
 
 
 def transfer_qr(organisation: Organisation, invoices: list[Invoice]) -> Markup | None:

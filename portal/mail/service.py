@@ -240,6 +240,11 @@ def as_email(message: MailMessage, attachments: list | None = None) -> EmailMess
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
+        if message.inline_qr:
+            from portal.bank.epc import CONTENT_ID, png
+
+            # The picture beside the HTML it belongs in (multipart/related), named as the HTML's cid: says.
+            email.get_body(("html",)).add_related(png(message.inline_qr), "image", "png", cid=f"<{CONTENT_ID}>")
     for document in _attachments(message) if attachments is None else attachments:
         maintype, _, subtype = document.content_type.partition("/")
         email.add_attachment(

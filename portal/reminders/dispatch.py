@@ -209,6 +209,7 @@ def send_one(
         subject=rendered.subject[:300],
         body_text=rendered.text,
         body_html=rendered.html,
+        inline_qr=rendered.qr,
         # Not "sensitive" (that blanks the whole body): once an SMTP server has it, only the link's token is
         # removed (settle), so that the supplier can still read what was sent.
         status="sending",

@@ -3,6 +3,7 @@ filled with the invoices' current amounts. Used alike by the preview, the dry ru
 
 from dataclasses import dataclass
 
+from portal.bank.epc import CONTENT_ID, transfer_fields
 from portal.invoices.models import Invoice
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
@@ -26,6 +27,11 @@ DELIVERY_TEXTS = {
     ),
 }
 PREVIEW_LINK = "[your personal payment link]"
+# Under the QR code in an HTML reminder (the texts are the supplier's; this line is ours, in the debtor's language).
+QR_CAPTION = {
+    "nl": "Scan met uw bankapp om het openstaande bedrag over te maken.",
+    "en": "Scan with your banking app to pay the amount due by transfer.",
+}
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Rendered:
     html: str
     channel: str
     tone: str
+    # What an EPC QR code in the HTML says (portal.bank.epc.transfer_fields, JSON-ready), when there is one.
+    qr: dict | None = None
 
 
 def texts_of(reminder: Reminder, language: str) -> tuple[str, str]:
@@ -63,9 +71,17 @@ def render(
     tone = "delivery" if reminder.kind == "delivery" else (step.tone if step else "")
     subject_text = " ".join(render_text(subject, values).split())
     html = render_html(body, values, html_values)
+    qr = transfer_fields(organisation, invoices) if channel == "email" else None
+    if qr is not None:
+        qr = {**qr, "amount": str(qr["amount"])}
+        caption = QR_CAPTION.get(language, QR_CAPTION["en"])
+        html += (
+            f'<p><img src="cid:{CONTENT_ID}" alt="EPC QR" width="148" height="148"><br>'
+            f'<small style="color:#555">{caption}</small></p>'
+        )
     colour = organisation.brand_colour
     html = (
         '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
         f'<div style="border-top:4px solid {colour};padding-top:8px">{html}</div></body></html>'
     )
-    return Rendered(subject_text, render_text(body, values), html, channel, tone)
+    return Rendered(subject_text, render_text(body, values), html, channel, tone, qr)

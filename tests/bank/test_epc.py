@@ -43,3 +43,32 @@ def test_the_page_shows_the_code(client, db_session):
     client.get(_link(db_session, debtor))
     page = client.get("/s/").text
     assert 'class="epc-qr"' in page and "Scan with your banking app" in page
+
+
+def test_the_payload_follows_epc069_12():
+    from portal.bank.epc import payload
+
+    structured = payload(
+        {
+            "name": "Acme B.V.",
+            "iban": "NL91 ABNA 0417 1643 00",
+            "bic": "ABNANL2A",
+            "amount": "121.5",
+            "reference": "RF18539007547034",
+            "text": None,
+        }
+    )
+    # Service tag, version 002, UTF-8, SEPA credit transfer, BIC, name, IBAN, EUR amount, purpose, reference.
+    assert structured == "BCD\n002\n1\nSCT\nABNANL2A\nAcme B.V.\nNL91ABNA0417164300\nEUR121.50\n\nRF18539007547034"
+    unstructured = payload(
+        {
+            "name": "Acme B.V.",
+            "iban": "NL91ABNA0417164300",
+            "bic": None,
+            "amount": "15.25",
+            "reference": None,
+            "text": "A-1 A-2",
+        }
+    )
+    # No reference: its line stays empty and the text follows it.
+    assert unstructured == "BCD\n002\n1\nSCT\n\nAcme B.V.\nNL91ABNA0417164300\nEUR15.25\n\n\nA-1 A-2"

@@ -344,3 +344,30 @@ def test_two_clocks_planning_at_once_make_one_reminder_per_debtor(app, live_db):
     assert sorted(r.created for r in results) == [0, 30]
     reminders = live_db.scalars(select(Reminder).where(Reminder.organisation_id == organisation_id)).all()
     assert len(reminders) == 30 and len({r.debtor_id for r in reminders}) == 30
+
+
+def test_an_html_reminder_carries_the_epc_qr_code_as_a_picture_of_its_own(app, live_db, smtpd):
+    from portal.bank.epc import CONTENT_ID, payload
+
+    organisation, [debtor] = _planned(live_db, language="en")
+    dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=_due_now(live_db, organisation))
+
+    [message] = smtpd.messages
+    html = message.get_body(("html",))
+    assert f'src="cid:{CONTENT_ID}"' in html.get_content() and "Scan with your banking app" in html.get_content()
+    [picture] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert picture["Content-ID"] == f"<{CONTENT_ID}>" and picture.get_content().startswith(b"\x89PNG")
+    kept = live_db.scalar(select(MailMessage).where(MailMessage.reminder_id.isnot(None)))
+    # What the picture says: the supplier's account and the amount due, with the invoice's RF reference.
+    text = payload(kept.inline_qr)
+    assert text.startswith("BCD\n002\n1\nSCT\n\nAcme Supplies B.V.\nNL91ABNA0417164300\nEUR121.00\n\nRF")
+
+
+def test_without_an_iban_there_is_no_code(app, live_db, smtpd):
+    organisation, _ = _planned(live_db, language="en")
+    organisation.iban = ""
+    live_db.commit()
+    dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=_due_now(live_db, organisation))
+    [message] = smtpd.messages
+    assert "cid:" not in message.get_body(("html",)).get_content()
+    assert not [part for part in message.walk() if part.get_content_type() == "image/png"]
