@@ -294,6 +294,13 @@ def parse_mt940(content: bytes) -> Statement:
     bad = _bad_mt940_line(text)
     if bad:
         raise StatementError(bad)
+    last_transaction, last_closing = text.rfind(":61:"), max(text.rfind(":62F:"), text.rfind(":62M:"))
+    if last_closing < last_transaction:
+        # A file cut off in transfer ends in the middle of a transaction: its last description would be short, and
+        # so would its duplicate key; the whole file, imported later, would then book that transaction again.
+        raise StatementError(
+            "the file ends without a closing balance (:62F:) after its last transaction: it may be cut off"
+        )
     transactions = mt940.models.Transactions()
     try:
         transactions.parse(text)

@@ -132,7 +132,6 @@ def import_statement(
         }
         if entry.is_return:
             returns.append(values)  # after the others: it may take back a payment booked above
-            summary.counts["returned"] += 1
             continue
         rows.append(values)
         if not entry.credit:
@@ -192,6 +191,8 @@ def import_statement(
         session.add(tx)
         session.flush()
         _return(session, tx)
+        # Counted as what it became: returned (a payment taken back), or unmatched (waiting to be set aside).
+        summary.counts[tx.status] += 1
     session.flush()
     if progress is not None:
         progress(len(fresh), len(fresh))
@@ -256,15 +257,23 @@ class Matcher:
 
     @staticmethod
     def _references(entry: Entry) -> set[str]:
+        """Structured references in a transaction: the structured field itself, and RF or 16-digit references in its
+        texts, each word on its own (a text may name several, as the QR code's does for several invoices) and the
+        whole text without spaces when it is short enough to be one reference written in groups."""
         found = set()
-        for text in (entry.reference, entry.end_to_end, entry.remittance):
-            compact = normalise(text or "")
-            if not compact:
+        if entry.reference:
+            found.add(normalise(entry.reference))
+        for text in (entry.end_to_end, entry.remittance):
+            if not text:
                 continue
-            if text is entry.reference:
-                found.add(compact)
-            found.update(m.upper() for m in _RF.findall(compact))
-            found.update(m for m in _KENMERK.findall(compact) if is_valid_betalingskenmerk(m))
+            pieces = [p for p in re.split(r"[\s,;/]+", text) if p]
+            compact = normalise(text)
+            if len(compact) <= 25:
+                pieces.append(compact)
+            for piece in pieces:
+                piece = piece.upper()
+                found.update(_RF.findall(piece))
+                found.update(m for m in _KENMERK.findall(piece) if is_valid_betalingskenmerk(m))
         return found
 
     @staticmethod
@@ -282,11 +291,17 @@ class Matcher:
             self._references(entry),
             self._tokens(entry),
         )
-        # 1. A structured reference: the invoice it names.
-        for reference in sorted(entry_references):
-            invoice = self.by_reference.get(reference)
-            if invoice is not None and invoice.currency == entry.currency and invoice.status == "open":
-                return Found([invoice], True, f"payment reference {reference}")
+        # 1. Structured references: the invoices they name (one debtor's, in the payment's currency).
+        named = {
+            self.by_reference[r].id: self.by_reference[r]
+            for r in sorted(entry_references)
+            if r in self.by_reference
+            and self.by_reference[r].currency == entry.currency
+            and self.by_reference[r].status == "open"
+        }
+        if named and len({i.debtor_id for i in named.values()}) == 1:
+            by_due = sorted(named.values(), key=lambda i: (i.due_date or i.issue_date, i.id))
+            return Found(by_due, True, "payment reference " + ", ".join(i.payment_reference for i in by_due))
         # 2. Our invoice numbers in the free text, one debtor's, in one currency.
         numbered = {self.by_number[t].id: self.by_number[t] for t in entry_tokens if t in self.by_number}
         invoices = [i for i in numbered.values() if i.status == "open" and i.currency == entry.currency]
@@ -455,7 +470,7 @@ def match_by_hand(
 
 def dismiss(session: Session, organisation_id: int, transaction_id: int, *, actor_user_id: int, why: str = "") -> None:
     """Not a customer payment (a refund from a supplier, a transfer between own accounts): out of the queue."""
-    tx = _queued(session, organisation_id, transaction_id)
+    tx = _queued(session, organisation_id, transaction_id, returns=True)
     tx.status, tx.how = "dismissed", ("not a customer payment" + (f": {why.strip()}" if why.strip() else ""))[:200]
     events.record(
         session,
@@ -469,12 +484,16 @@ def dismiss(session: Session, organisation_id: int, transaction_id: int, *, acto
     )
 
 
-def _queued(session: Session, organisation_id: int, transaction_id: int) -> BankTransaction:
+def _queued(session: Session, organisation_id: int, transaction_id: int, *, returns: bool = False) -> BankTransaction:
+    """A transaction waiting in the queue: a credit to match, or (``returns``) also a return that found no payment
+    of ours to take back, which can only be set aside."""
     tx = session.get(BankTransaction, transaction_id, with_for_update=True)
     if tx is None or tx.organisation_id != organisation_id:
         raise LookupError(transaction_id)
-    if tx.status not in ("suggested", "unmatched") or not tx.credit or tx.is_return:
+    if tx.status not in ("suggested", "unmatched"):
         raise MatchError(f"This transaction is {tx.status} already.")
+    if tx.is_return and not returns:
+        raise MatchError("Money that went back is not a payment to book on invoices; set it aside.")
     return tx
 
 

@@ -2,7 +2,7 @@
 match a payment to one or more invoices, or mark it as not a customer payment. Export booked payments for the
 books."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -94,7 +94,7 @@ def bank_statement(statement_id: int):
 
 def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
     debtor_id = tx.debtor_id
-    q = request.args.get("q", "").strip()
+    q = (request.args.get("q") or request.form.get("q") or "").strip()
     open_invoices = scoped(Invoice).where(
         Invoice.kind == "invoice", Invoice.status == "open", Invoice.currency == tx.currency
     )
@@ -113,7 +113,11 @@ def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
     invoices = db.session.scalars(
         open_invoices.options(selectinload(Invoice.debtor)).order_by(Invoice.due_date, Invoice.id).limit(50)
     ).all()
-    return render_template("cockpit/bank/transaction.html", tx=tx, invoices=invoices, q=q, error=error), status
+    # After a refused match: what was ticked stays ticked (None: the first look, the best suggestion ticked).
+    chosen = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()] if request.method == "POST" else None
+    return render_template(
+        "cockpit/bank/transaction.html", tx=tx, invoices=invoices, q=q, error=error, chosen=chosen
+    ), status
 
 
 @bp.get("/bank/transactions/<int:transaction_id>")
@@ -135,7 +139,8 @@ def bank_match(transaction_id: int):
         return _transaction_page(get_or_404(BankTransaction, transaction_id), str(exc), 422)
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
     db.session.commit()
-    flash(f"{payment.amount} booked for {payment.debtor.name}.", "success")
+    amount = current_app.jinja_env.filters["money"](payment.amount, payment.currency)
+    flash(f"{amount} booked for {payment.debtor.name}.", "success")
     return redirect(url_for("cockpit.bank_index"), 303)
 
 

@@ -89,3 +89,9 @@ def test_camt_versions_are_read_by_local_name(version):
 def test_a_bad_file_is_refused_saying_where(content, where):
     with pytest.raises(StatementError, match=where):
         parse(content)
+
+
+def test_an_mt940_file_cut_off_in_a_transaction_is_refused():
+    whole = _sample("sample3")
+    with pytest.raises(StatementError, match="cut off"):
+        parse(whole[:560])
