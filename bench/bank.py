@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         org_id, content, shape = _prepare(app, dsn, args.debtors, args.invoices, args.entries)
         first = _import(app, org_id, content, profile=args.profile == "always")
         if first["seconds"] > TARGET_SECONDS and args.profile == "auto":
-            print("over the target: the import's statements, in a rolled-back run, follow", flush=True)
+            print("over the target: --profile always lists the slowest statements of the import", flush=True)
         again = _import(app, org_id, content)
         clean = _ledger_clean(app, org_id)
     finally:
