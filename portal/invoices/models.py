@@ -98,3 +98,24 @@ class InvoiceDocument(db.Model):
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary()))
 
     invoice: Mapped[Invoice] = relationship(back_populates="document")
+
+
+def _in_running_plan():
+    """Whether the invoice is in an active payment plan, as a deferred column: dispatch loads it with the reminder
+    (one query for everything its checks need); elsewhere it is read only when asked."""
+    from sqlalchemy import exists, select
+    from sqlalchemy.orm import column_property
+
+    from portal.arrangements.models import Arrangement, ArrangementInvoice
+
+    return column_property(
+        exists(
+            select(ArrangementInvoice.id)
+            .join(Arrangement, Arrangement.id == ArrangementInvoice.arrangement_id)
+            .where(ArrangementInvoice.invoice_id == Invoice.id, Arrangement.status == "active")
+        ),
+        deferred=True,
+    )
+
+
+Invoice.in_running_plan = _in_running_plan()

@@ -23,7 +23,6 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from portal import events
-from portal.arrangements.models import Arrangement, ArrangementInvoice
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.mail import service as mail
@@ -94,19 +93,6 @@ def why_not(invoice: Invoice, today: date, grace_days: int = 0) -> str:
     return ""
 
 
-def in_active_plans(session: Session, invoice_ids: list[int]) -> set[int]:
-    """Which of these invoices are in a running payment plan: the plan's own reminders speak for them."""
-    if not invoice_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(ArrangementInvoice.invoice_id)
-            .join(Arrangement, Arrangement.id == ArrangementInvoice.arrangement_id)
-            .where(ArrangementInvoice.invoice_id.in_(invoice_ids), Arrangement.status == "active")
-        )
-    )
-
-
 def recheck(reminder: Reminder, today: date, grace_days: int | None = None) -> tuple[list[ReminderItem], str, str]:
     """At send time: (the items still to remind of, "" or the status to end in instead, why). Marks dropped items.
     ``grace_days`` is the organisation's promise grace; without it, it is read from the reminder's organisation."""
@@ -117,8 +103,8 @@ def recheck(reminder: Reminder, today: date, grace_days: int | None = None) -> t
         dropped = [(item, f"debtor on hold until {debtor.hold_until.isoformat()}") for item in reminder.items]
     else:
         dropped = [(item, why) for item in reminder.items if (why := why_not(item.invoice, today, grace_days))]
-        in_plans = in_active_plans(object_session(reminder), [item.invoice_id for item in reminder.items])
-        dropped += [(item, "in a payment plan") for item in reminder.items if item.invoice_id in in_plans]
+        # Loaded with the reminder when dispatch reads it (undeferred); read per invoice elsewhere (dry run).
+        dropped += [(item, "in a payment plan") for item in reminder.items if item.invoice.in_running_plan]
     for item, why in dropped:
         item.dropped = why[:100]
     kept = [item for item in reminder.items if not item.dropped]
@@ -164,7 +150,7 @@ def send_one(
             # Everything the checks and the text need, in a few queries rather than a lazy load each.
             .options(  # one round trip: the rows of a reminder are few
                 joinedload(Reminder.debtor).joinedload(Debtor.contacts),
-                joinedload(Reminder.items).joinedload(ReminderItem.invoice),
+                joinedload(Reminder.items).joinedload(ReminderItem.invoice).undefer(Invoice.in_running_plan),
                 joinedload(Reminder.scenario).joinedload(Scenario.steps),
             )
             .execution_options(populate_existing=True)

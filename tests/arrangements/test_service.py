@@ -13,7 +13,6 @@ from portal.events import Event
 from portal.ledger.service import ledger_discrepancies, record_payment
 from portal.mail.models import MailMessage
 from portal.reminders.behaviour import profile
-from portal.reminders.dispatch import in_active_plans
 from portal.reminders.models import Reminder, Scenario
 from portal.reminders.planning import plan
 from portal.selfservice.actions import ActionError
@@ -56,6 +55,12 @@ def _propose(db_session, shop, count=3, frequency="monthly", invoices=None, firs
     )
 
 
+def _in_running_plan(db_session, *invoices):
+    for invoice in invoices:
+        db_session.expire(invoice, ["in_running_plan"])
+    return [invoice.in_running_plan for invoice in invoices]
+
+
 def _kinds(db_session, organisation):
     return [e.kind for e in db_session.scalars(select(Event).where(Event.organisation_id == organisation.id))]
 
@@ -85,7 +90,7 @@ def test_a_proposal_within_the_limits_runs_at_once_and_its_invoices_leave_their_
     assert (
         db_session.scalar(select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.kind == "reminder")) is None
     )
-    assert in_active_plans(db_session, [first.id, second.id]) == {first.id, second.id}
+    assert _in_running_plan(db_session, first, second) == [True, True]
 
 
 def test_a_proposal_outside_the_automatic_limits_waits_for_the_supplier(db_session, shop):
@@ -205,7 +210,7 @@ def test_a_missed_installment_breaks_the_plan_after_the_grace(db_session, shop):
     [to_debtor] = _mails(db_session, "arrangement_broken")
     [to_supplier] = _mails(db_session, "arrangement_broken_supplier")
     assert "Installment 1" in to_debtor.body_text and to_supplier.to_address == "ar@shop.example"
-    assert in_active_plans(db_session, [first.id, second.id]) == set()  # back into their scenario
+    assert _in_running_plan(db_session, first, second) == [False, False]  # back into their scenario
     day = due + timedelta(days=grace + 1)
     plan(db_session, organisation.id, today=day, first=day)
     assert db_session.scalar(select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.kind == "reminder"))

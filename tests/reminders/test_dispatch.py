@@ -371,3 +371,29 @@ def test_without_an_iban_there_is_no_code(app, live_db, smtpd):
     [message] = smtpd.messages
     assert "cid:" not in message.get_body(("html",)).get_content()
     assert not [part for part in message.walk() if part.get_content_type() == "image/png"]
+
+
+def test_an_invoice_that_went_into_a_payment_plan_after_planning_is_left_out(app, live_db, smtpd):
+    from portal.arrangements import service as arrangements
+
+    organisation, [debtor] = _planned(live_db, language="en")
+    invoice = live_db.scalar(select(Invoice).where(Invoice.debtor_id == debtor.id))
+    arrangements.create(
+        live_db,
+        organisation.id,
+        debtor.id,
+        [invoice.id],
+        2,
+        "monthly",
+        organisation.today(),
+        actor_user_id=None,
+        mail_from="Duly <no-reply@duly.test>",
+    )
+    live_db.commit()
+
+    counts = dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=_due_now(live_db, organisation))
+
+    assert counts["skipped"] == 1 and counts["sent"] == 0
+    [reminder] = _reminders(live_db, organisation)
+    assert reminder.status == "skipped" and "in a payment plan" in reminder.reason
+    assert not [m for m in smtpd.messages if m["Subject"].startswith("Reminder")]
