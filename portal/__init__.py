@@ -90,6 +90,7 @@ ROUTE_MODULES = (
     "portal.cockpit.debtors",
     "portal.cockpit.imports",
     "portal.cockpit.invoices",
+    "portal.cockpit.law",
     "portal.cockpit.links",
     "portal.cockpit.payments",
     "portal.cockpit.reminders",

@@ -1,0 +1,37 @@
+"""The cockpit's late-payment calculator: the same sums as `flask law`, with one line per rate period."""
+
+
+def test_the_calculator_shows_costs_interest_and_periods(client, signed_in):
+    page = client.get(
+        "/cockpit/law",
+        query_string={
+            "profile": "nl",
+            "kind": "business",
+            "principal": "1000,00",
+            "due": "2025-06-15",
+            "paid": "2025-07-15",
+        },
+    )
+    assert page.status_code == 200
+    # WIK: 15% of 1,000 = 150.00; interest 4.58 + 4.17 = 8.75 (tests/law/test_calculate.py works it out).
+    text = page.text.replace("\xa0", " ")
+    assert "150,00" in text and "8,75" in text and "1.158,75" in text
+    assert "2025-06-16" in text and "11.15%" in text and "10.15%" in text
+
+
+def test_bad_input_comes_back_with_messages(client, signed_in):
+    page = client.get(
+        "/cockpit/law",
+        query_string={
+            "profile": "nl",
+            "kind": "business",
+            "principal": "lots",
+            "due": "2025-06-15",
+            "paid": "2025-06-01",
+        },
+    )
+    assert page.status_code == 422 and "Paid before it was due" in page.text
+
+
+def test_the_empty_form(client, signed_in):
+    assert client.get("/cockpit/law").status_code == 200
