@@ -70,10 +70,6 @@ def parse(content: bytes) -> Statement:
 # --- camt.053 -------------------------------------------------------------------------------------------------
 
 
-def _local(tag) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _children(element, name: str) -> list:
     return element.findall(name)
 

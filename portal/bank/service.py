@@ -378,7 +378,7 @@ def book(
     )
     tx.payment_id, tx.debtor_id, tx.status, tx.how, tx.candidates = payment.id, debtor_id, "booked", how[:200], []
     if tx.iban:
-        learn_account(session, tx.organisation_id, debtor_id, tx.iban)
+        _learn_accounts(session, tx.organisation_id, {tx.iban: debtor_id})
     return payment
 
 
@@ -403,16 +403,6 @@ def _learn_accounts(session: Session, organisation_id: int, accounts: dict[str, 
     if new:
         now = utcnow()
         session.execute(insert(DebtorAccount.__table__), [{**row, "created_at": now} for row in new])
-
-
-def learn_account(session: Session, organisation_id: int, debtor_id: int, iban: str) -> None:
-    iban = normalise(iban)
-    exists = session.scalar(
-        select(DebtorAccount.id).where(DebtorAccount.organisation_id == organisation_id, DebtorAccount.iban == iban)
-    )
-    if exists is None:
-        session.add(DebtorAccount(organisation_id=organisation_id, debtor_id=debtor_id, iban=iban))
-        session.flush()
 
 
 def _return(session: Session, tx: BankTransaction) -> None:
@@ -525,7 +515,7 @@ def run_statement(session: Session, statement_id: int) -> str:
     Commits: the claim; then the import with "done", or after its rollback "failed" with the reason."""
     from sqlalchemy import text, update
 
-    from portal.imports.service import _ProgressWriter
+    from portal.imports.service import ProgressWriter
     from portal.ledger.service import LedgerError
 
     claimed = session.execute(
@@ -549,7 +539,7 @@ def run_statement(session: Session, statement_id: int) -> str:
             filename=record.filename,
             actor_user_id=record.created_by_user_id,
             record=record,
-            progress=_ProgressWriter(session, statement_id, BankStatement),
+            progress=ProgressWriter(session, statement_id, BankStatement),
         )
     except (StatementError, LedgerError) as exc:
         session.rollback()

@@ -105,7 +105,7 @@ def queue_batch(session: Session, batch: ImportBatch, *, mapping: dict[str, str]
     enqueue_after_commit(session, JOB, batch.id)
 
 
-class _ProgressWriter:
+class ProgressWriter:
     """Publishes rows_done/rows_total in short transactions of its own, never the import's.
 
     SQLite has one writer at a time and the import holds it: there the progress shows at the end only.
@@ -168,7 +168,7 @@ def run_batch(session: Session, batch_id: int) -> str:
         # One import at a time per organisation: two imports writing the same due dates' summary rows in
         # different orders would deadlock. Held until this import's transaction ends. (SQLite has one writer.)
         session.execute(text("SELECT pg_advisory_xact_lock(4242, :org)"), {"org": batch.organisation_id})
-    progress = _ProgressWriter(session, batch_id)
+    progress = ProgressWriter(session, batch_id)
     try:
         result = import_file(
             session,

@@ -19,7 +19,7 @@ from tests.factories import make_debtor, make_invoice
 def _quiet_progress(monkeypatch):
     """The progress bar's writer uses a connection of its own, which cannot see (and would wait on) the rows of a
     test's transaction; tests/e2e/test_bank.py watches it in a real worker."""
-    monkeypatch.setattr("portal.imports.service._ProgressWriter.__call__", lambda self, done, total: None)
+    monkeypatch.setattr("portal.imports.service.ProgressWriter.__call__", lambda self, done, total: None)
 
 
 def _upload(client, content, name="statement.xml", db_session=None):
