@@ -6,6 +6,7 @@ from portal.debtors.models import Contact, Debtor
 from portal.events import Event
 from portal.imports.models import ImportBatch, ImportMapping
 from portal.invoices.models import Invoice, InvoiceDocument
+from portal.law.models import LawRate
 from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
@@ -40,6 +41,7 @@ __all__ = [
     "ImportBatch",
     "ImportMapping",
     "Invoice",
+    "LawRate",
     "InvoiceDocument",
     "MailMessage",
     "OpenInvoiceTotal",

@@ -14,12 +14,15 @@ from portal.organisations.models import Organisation
 MAX_AMOUNT = Decimal("999999999.99")  # the EPC069-12 limit
 
 
-def transfer_fields(organisation: Organisation, invoices: list[Invoice]) -> dict | None:
+def transfer_fields(
+    organisation: Organisation, invoices: list[Invoice], due: dict[int, Decimal] | None = None
+) -> dict | None:
     """What the code says for paying these (euro) invoices by bank transfer: the organisation's name, IBAN and BIC,
-    the amount open, and the invoice's RF reference when there is one invoice with one, else the references or
-    numbers as text. None when a code cannot say it (no IBAN, not euro, nothing open, too much)."""
+    the amount due (``due`` per invoice when it holds costs and interest, else the open amounts), and the invoice's
+    RF reference when there is one invoice with one, else the references or numbers as text. None when a code
+    cannot say it (no IBAN, not euro, nothing open, too much)."""
     invoices = [i for i in invoices if i.currency == "EUR" and i.open_amount > 0]
-    amount = sum((i.open_amount for i in invoices), Decimal("0.00"))
+    amount = sum(((due or {}).get(i.id, i.open_amount) for i in invoices), Decimal("0.00"))
     if not organisation.iban or not invoices or amount > MAX_AMOUNT:
         return None
     reference = normalise(invoices[0].payment_reference or "") if len(invoices) == 1 else ""
@@ -58,9 +61,11 @@ def png(fields: dict) -> bytes:
     return buffer.getvalue()
 
 
-def transfer_qr(organisation: Organisation, invoices: list[Invoice]) -> Markup | None:
+def transfer_qr(
+    organisation: Organisation, invoices: list[Invoice], due: dict[int, Decimal] | None = None
+) -> Markup | None:
     """The code as inline SVG, or None (see transfer_fields)."""
-    fields = transfer_fields(organisation, invoices)
+    fields = transfer_fields(organisation, invoices, due)
     if fields is None:
         return None
     code = helpers.make_epc_qr(**fields)

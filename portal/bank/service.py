@@ -23,6 +23,7 @@ from portal.bank.parse import Entry, Statement, StatementError, parse
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.jobs import enqueue_after_commit
+from portal.law.claims import has_charges
 from portal.ledger import service as ledger
 from portal.ledger.models import Payment
 from portal.money import ZERO
@@ -140,8 +141,9 @@ def import_statement(
             found = matcher.match(entry)
             if found.certain:
                 allocations, left = [], entry.amount
+                due = _due(session, found.invoices, entry.booking_date)
                 for invoice in found.invoices:
-                    open_now = remaining.get(invoice.id, invoice.open_amount if invoice.status == "open" else ZERO)
+                    open_now = remaining.get(invoice.id, due[invoice.id])
                     part = min(left, open_now)
                     if part > ZERO:
                         allocations.append((invoice.id, part))
@@ -216,6 +218,14 @@ class Found:
     how: str
     debtor_id: int | None = None
     by_amount: bool = False  # nothing known: look for open invoices of the same amount
+
+
+def _due(session: Session, invoices: list[Invoice], on) -> dict[int, Decimal]:
+    """What each invoice takes of a credit: its principal, or with costs or interest, its whole claim (those few
+    are worked out by the ledger; the rest is read off the row)."""
+    if any(has_charges(i) for i in invoices):
+        return ledger.due_now(session, invoices, on)
+    return {i.id: i.open_amount if i.status == "open" else ZERO for i in invoices}
 
 
 class Matcher:
@@ -359,8 +369,9 @@ def book(
     debtor's credit. The account it came from is remembered for the debtor."""
     debtor_id = invoices[0].debtor_id
     left, allocations = tx.amount, []
+    due = _due(session, invoices, tx.booking_date)
     for invoice in invoices:
-        part = min(left, invoice.open_amount) if invoice.status == "open" else ZERO
+        part = min(left, due[invoice.id])
         if part > ZERO:
             allocations.append((invoice.id, part))
             left -= part

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -53,6 +53,12 @@ class Debtor(db.Model):
     # No reminders to this debtor up to and including hold_until.
     hold_until: Mapped[date | None] = mapped_column(Date(), default=None)
     hold_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The supplier gave up collection costs or statutory interest for this debtor (a reason is required): nothing
+    # of it is claimed any more, and what was paid of it stays paid.
+    waive_costs: Mapped[bool] = mapped_column(default=False, server_default=false())
+    waive_costs_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    waive_interest: Mapped[bool] = mapped_column(default=False, server_default=false())
+    waive_interest_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"

@@ -71,6 +71,17 @@ class Invoice(db.Model):
     promised_on: Mapped[date | None] = mapped_column(Date(), default=None)
     promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"), default=None)
     disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Late-payment law (portal.law.claims), set when a scenario step that adds them is sent:
+    # collection costs (VAT included; costs_vat the VAT in it), owed from costs_from on (for a consumer: the day
+    # after the 14-day letter's period, costs_notice_until), and what of them has been paid;
+    # statutory interest from interest_from on (the day after the due date), and what of it has been paid.
+    costs_charged: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
+    costs_vat: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
+    costs_paid: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
+    costs_from: Mapped[date | None] = mapped_column(Date(), default=None)
+    costs_notice_until: Mapped[date | None] = mapped_column(Date(), default=None)
+    interest_from: Mapped[date | None] = mapped_column(Date(), default=None)
+    interest_paid: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     debtor = relationship("Debtor")

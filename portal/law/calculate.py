@@ -82,14 +82,28 @@ class Interest:
 
 
 def interest(
-    rates: list[tuple[date, Decimal]], principal: Decimal, due: date, paid: date, *, compound: bool = True
+    rates: list[tuple[date, Decimal]],
+    principal: Decimal,
+    due: date,
+    paid: date,
+    *,
+    compound: bool = True,
+    reductions: list[tuple[date, Decimal]] = (),
 ) -> Interest:
     """Simple interest per day from the day after ``due`` up to and including ``paid``, at the rate in force each
     day, actual days / 365; with ``compound``, on each anniversary of the day interest started the interest of the
     year so far is added to the principal (art. 6:119 lid 2 and 6:119a lid 3 BW). One period per stretch with one
-    rate and one principal."""
+    rate and one principal.
+
+    ``reductions`` are part payments of the principal (day received, amount): the amount earns interest up to and
+    including that day, and no longer."""
     principal = Decimal(principal)
     start = due + timedelta(days=1)
+    drops: dict[date, Decimal] = {}  # the first day a principal is smaller -> by how much
+    for day, amount in reductions:
+        first = max(day + timedelta(days=1), start)
+        drops[first] = drops.get(first, Decimal("0")) + Decimal(amount)
+    principal -= drops.pop(start, Decimal("0"))
     if paid < start or principal <= 0:
         return Interest([], Decimal("0.00"), "not late" if paid < start else "nothing is owed")
     if not rates:
@@ -98,7 +112,7 @@ def interest(
     if start < table[0][0]:
         raise ValueError(f"no rate known before {table[0][0].isoformat()}")
     # The days a period must end before: rate changes and anniversaries.
-    breaks = {day for day, _ in table if start < day <= paid}
+    breaks = {day for day, _ in table if start < day <= paid} | {day for day in drops if day <= paid}
     years = 1
     while compound and (anniversary := start + relativedelta(years=years)) <= paid:
         breaks.add(anniversary)
@@ -110,8 +124,10 @@ def interest(
         if current in anniversaries:
             principal += accrued_this_year  # a year's interest now earns interest too
             accrued_this_year = Decimal("0")
+        principal -= drops.get(current, Decimal("0"))
         end = boundary - timedelta(days=1)
-        if end < current:
+        if end < current or principal <= 0:
+            current = boundary
             continue
         rate = [r for day, r in table if day <= current][-1]
         days = (end - current).days + 1

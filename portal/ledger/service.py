@@ -17,6 +17,7 @@ from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.money import ZERO, parse_amount, sum_by_currency
+from portal.organisations.models import Organisation
 from portal.types import utcnow
 
 
@@ -93,9 +94,6 @@ def allocate_payment(
         raise LedgerError("an allocation is a positive amount")
     if component not in COMPONENTS:
         raise LedgerError(f"unknown component {component}")
-    if component != "principal":
-        # Interest and costs become charges with their own open amounts in the late-payment issue.
-        raise LedgerError("this invoice has no interest or cost charges to pay")
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise LedgerError("no such payment")
@@ -105,7 +103,10 @@ def allocate_payment(
     # A savepoint makes the two updates one step: if the invoice refuses, the payment keeps its credit.
     with _one_step(session, payment, invoice):
         _take_from_payment(session, payment, amount)
-        _take_from_invoice(session, invoice, amount, payment.received_on)
+        if component == "principal":
+            _take_from_invoice(session, invoice, amount, payment.received_on)
+        else:
+            _take_charge(session, invoice, component, amount, payment.received_on)
     allocation = Allocation(
         organisation_id=payment.organisation_id,
         invoice_id=invoice.id,
@@ -126,8 +127,63 @@ def allocate_payment(
         amount=amount,
         currency=invoice.currency,
         open_amount=invoice.open_amount,
+        **({"component": component} if component != "principal" else {}),
     )
     return allocation
+
+
+def _take_charge(session: Session, invoice: Invoice, component: str, amount: Decimal, on: date) -> None:
+    """Pay part of an invoice's collection costs or statutory interest, no more than it owes on ``on``."""
+    from portal.law.claims import claims
+
+    debtor, organisation = invoice.debtor, session.get(Organisation, invoice.organisation_id)
+    owed = getattr(claims(session, organisation, debtor, [invoice], on)[invoice.id], component)
+    if amount > owed:
+        raise LedgerError(f"{invoice.number} owes {owed} of {component}, not {amount}")
+    column = Invoice.costs_paid if component == "costs" else Invoice.interest_paid
+    # Conditional on what was paid when the claim was worked out: two payments cannot both take the same interest.
+    result = session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, column == getattr(invoice, column.key))
+        .values({column.key: column + amount})
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise LedgerError(f"{invoice.number}: its {component} changed meanwhile")
+    session.refresh(invoice)
+
+
+def due_now(session: Session, invoices: list[Invoice], on: date) -> dict[int, Decimal]:
+    """What each invoice takes of a payment received on ``on``: its principal, plus its costs and interest where
+    it has any and the organisation books payments in the legal order."""
+    from portal.law.claims import claims, has_charges
+
+    due = {i.id: (i.open_amount if i.status == "open" else ZERO) for i in invoices}
+    charged = [i for i in invoices if has_charges(i)]
+    for invoice in charged:
+        organisation = session.get(Organisation, invoice.organisation_id)
+        if organisation.legal_order:
+            due[invoice.id] = claims(session, organisation, invoice.debtor, [invoice], on)[invoice.id].total
+    return due
+
+
+def allocate_in_order(
+    session: Session, payment: Payment, invoice_id: int, amount: Decimal, *, actor_user_id: int | None = None
+) -> list[Allocation]:
+    """Apply money of a payment to an invoice: to its costs, then its interest, then its principal (art. 6:44 BW)
+    where the organisation books in the legal order and the invoice has charges; else all to its principal."""
+    from portal.law.claims import claims, has_charges, in_legal_order
+
+    invoice = session.get(Invoice, invoice_id)
+    organisation = session.get(Organisation, payment.organisation_id)
+    parts = [("principal", amount)]
+    if invoice is not None and organisation.legal_order and has_charges(invoice):
+        claim = claims(session, organisation, invoice.debtor, [invoice], payment.received_on)[invoice.id]
+        parts = in_legal_order(claim, amount) or parts
+    return [
+        allocate_payment(session, payment.id, invoice_id, part, component=component, actor_user_id=actor_user_id)
+        for component, part in parts
+    ]
 
 
 def allocate_credit_note(
@@ -231,13 +287,15 @@ def record_payment(
                 if sum((a for _, a in allocations), ZERO) > amount:
                     raise LedgerError("the allocations add up to more than the payment")
                 for invoice_id, part in allocations:
-                    allocate_payment(session, payment.id, invoice_id, part, actor_user_id=actor_user_id)
+                    allocate_in_order(session, payment, invoice_id, part, actor_user_id=actor_user_id)
             elif auto_allocate:
-                for invoice in open_invoices(session, organisation_id, debtor_id, currency):
+                invoices = open_invoices(session, organisation_id, debtor_id, currency)
+                due = due_now(session, invoices, received_on)
+                for invoice in invoices:
                     if payment.unallocated_amount == ZERO:
                         break
-                    part = min(invoice.open_amount, payment.unallocated_amount)
-                    allocate_payment(session, payment.id, invoice.id, part, actor_user_id=actor_user_id)
+                    part = min(due[invoice.id], payment.unallocated_amount)
+                    allocate_in_order(session, payment, invoice.id, part, actor_user_id=actor_user_id)
             return payment
     except LedgerError:
         session.expire_all()  # earlier allocations of this payment were undone with the savepoint
@@ -276,7 +334,7 @@ def reverse_payment(
             part = min(left, allocation.amount)
             left -= part
             invoice = allocation.invoice
-            _give_back_to_invoice(session, invoice, part)
+            _give_back_to_invoice(session, invoice, part, allocation.component)
             if part == allocation.amount:
                 session.delete(allocation)
             else:
@@ -319,14 +377,16 @@ def reverse_payment(
     return reopened
 
 
-def _give_back_to_invoice(session: Session, invoice: Invoice, amount: Decimal) -> None:
+def _give_back_to_invoice(session: Session, invoice: Invoice, amount: Decimal, component: str = "principal") -> None:
     # Only the allocation service changes open amounts; giving back can never pass the total, as the
     # allocation it undoes was part of it.
+    if component == "principal":
+        values = {"open_amount": Invoice.open_amount + amount, "status": "open", "settled_on": None}
+    else:
+        column = Invoice.costs_paid if component == "costs" else Invoice.interest_paid
+        values = {column.key: column - amount}
     session.execute(
-        update(Invoice)
-        .where(Invoice.id == invoice.id)
-        .values(open_amount=Invoice.open_amount + amount, status="open", settled_on=None)
-        .execution_options(synchronize_session=False)
+        update(Invoice).where(Invoice.id == invoice.id).values(values).execution_options(synchronize_session=False)
     )
     session.refresh(invoice)
 
@@ -528,6 +588,8 @@ def record_payments(
         Invoice.currency,
         Invoice.number,
         Invoice.open_amount,
+        Invoice.costs_charged,
+        Invoice.interest_from,
     )
     for start in range(0, len(ids), 1000):
         for invoice in session.execute(
@@ -537,6 +599,47 @@ def record_payments(
     for p in payments:
         for invoice_id, _ in p.allocations:
             _check_target(invoices.get(invoice_id), organisation_id, p.debtor_id, p.currency)
+    # Payments on invoices with costs or interest are split over those first (allocate_in_order): one by one, as
+    # record_payment books them. They are few; the rest goes the bulk way.
+    if any(i.costs_charged > ZERO or i.interest_from is not None for i in invoices.values()):
+        organisation = session.get(Organisation, organisation_id)
+        charged = {i.id for i in invoices.values() if i.costs_charged > ZERO or i.interest_from is not None}
+        singles = [
+            n
+            for n, p in enumerate(payments)
+            if organisation.legal_order and any(invoice_id in charged for invoice_id, _ in p.allocations)
+        ]
+        if singles:
+            ids = {
+                n: record_payment(
+                    session,
+                    organisation_id,
+                    payments[n].debtor_id,
+                    payments[n].amount,
+                    payments[n].currency,
+                    payments[n].received_on,
+                    method=method,
+                    reference=payments[n].reference[:100],
+                    allocations=payments[n].allocations,
+                    actor_user_id=actor_user_id,
+                ).id
+                for n in singles
+            }
+            rest = [n for n in range(len(payments)) if n not in ids]
+            ids.update(
+                zip(
+                    rest,
+                    record_payments(
+                        session,
+                        organisation_id,
+                        [payments[n] for n in rest],
+                        method=method,
+                        actor_user_id=actor_user_id,
+                    ),
+                    strict=True,
+                )
+            )
+            return [ids[n] for n in range(len(payments))]
     for invoice_id, total in wanted.items():
         if invoices[invoice_id].open_amount < total:
             raise LedgerError(f"{invoices[invoice_id].number} has less than {total} open")

@@ -13,6 +13,8 @@ from portal.extensions import db
 from portal.types import Money, UTCDateTime, utcnow
 
 ROLES = ("owner", "controller", "viewer")
+LAW_PROFILES = ("nl", "eu", "none")
+COSTS_BASES = ("auto", "together", "per_invoice")
 REFERENCE_SCHEMES = ("rf", "nl")
 # Mollie method ids (docs.mollie.com/reference/payment-methods) a supplier can offer on the self-service page.
 MOLLIE_METHODS = ("ideal", "creditcard", "applepay", "paypal", "bancontact", "klarna", "banktransfer", "belfius", "kbc")
@@ -90,6 +92,20 @@ class Organisation(db.Model):
     arrangement_auto_total: Mapped[Decimal] = mapped_column(Money(), default=Decimal("2500.00"))
     arrangement_auto_days: Mapped[int] = mapped_column(default=180, server_default="180")
     arrangement_grace_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Late-payment law (portal.law): the legal profile for business and for consumer debtors (nl, eu or none);
+    # whether VAT is added to collection costs (only where the organisation cannot reclaim it) and at what rate;
+    # whether costs are reckoned over the invoices claimed together in one letter or per invoice (auto: together
+    # under the Dutch WIK, per invoice for the EU's EUR 40); the days until a message counts as received (mail:
+    # calendar days; letter: business days), from which a consumer's 14 days run; and whether payments go to costs,
+    # then interest, then principal (art. 6:44 BW).
+    law_business: Mapped[str] = mapped_column(String(4), default="none", server_default="none")
+    law_consumer: Mapped[str] = mapped_column(String(4), default="none", server_default="none")
+    costs_add_vat: Mapped[bool] = mapped_column(default=False, server_default=false())
+    costs_vat_rate: Mapped[int] = mapped_column(default=21, server_default="21")
+    costs_basis: Mapped[str] = mapped_column(String(12), default="auto", server_default="auto")
+    receipt_days_email: Mapped[int] = mapped_column(default=1, server_default="1")
+    receipt_days_letter: Mapped[int] = mapped_column(default=2, server_default="2")
+    legal_order: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     users: Mapped[list["User"]] = relationship(back_populates="organisation")
@@ -97,6 +113,10 @@ class Organisation(db.Model):
     @property
     def offered_methods(self) -> list[str]:
         return [m for m in self.mollie_methods.split(",") if m in MOLLIE_METHODS]
+
+    def law_profile(self, debtor_kind: str) -> str:
+        """The legal profile (nl, eu, none) that applies to a debtor of this kind."""
+        return self.law_consumer if debtor_kind == "consumer" else self.law_business
 
     @property
     def tz(self) -> ZoneInfo:

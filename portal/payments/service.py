@@ -115,7 +115,8 @@ def start(
     click while the first is still waiting for Mollie, gets the same payment back from Mollie, never a second.
     """
     invoices = payable(session, organisation, debtor, invoice_ids)
-    portions = [(i, min(i.open_amount, amounts.get(i.id, ZERO)) if amounts else i.open_amount) for i in invoices]
+    due = ledger.due_now(session, invoices, organisation.today())  # with costs and interest, where owed
+    portions = [(i, min(due[i.id], amounts.get(i.id, ZERO)) if amounts else due[i.id]) for i in invoices]
     portions = [(i, amount) for i, amount in portions if amount > ZERO]
     if not portions:
         raise PaymentError("these invoices have been paid already")
@@ -313,9 +314,11 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
     # Each invoice gets what was open when the debtor chose to pay, as far as it is still open now (a bank
     # transfer may have come in between); whatever is left stays as the debtor's credit.
     allocations = []
+    received_on = utcnow().astimezone(organisation.tz).date()
+    due = ledger.due_now(session, [item.invoice for item in mp.items], received_on)
     for item in mp.items:
         invoice = item.invoice
-        part = min(item.amount, invoice.open_amount) if invoice.status == "open" else ZERO
+        part = min(item.amount, due[invoice.id])
         if part > ZERO:
             allocations.append((invoice.id, part))
     if mp.installment_id is not None:
@@ -326,7 +329,7 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
         mp.debtor_id,
         mp.amount,
         mp.currency,
-        utcnow().astimezone(organisation.tz).date(),
+        received_on,
         method="mollie",
         reference=mp.mollie_id or "",
         allocations=allocations,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, joinedload, object_session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
+from portal.law.claims import record_charges
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.organisations.models import Organisation
@@ -170,7 +171,10 @@ def send_one(
     channel = reminder.step.channel if reminder.kind == "reminder" else "email"
     if channel != "email":
         take_step(kept)
-        reminder.todo = render(session, organisation, reminder, [item.invoice for item in kept]).subject[:300]
+        invoices = [item.invoice for item in kept]
+        rendered = render(session, organisation, reminder, invoices, on=today)
+        reminder.todo = rendered.subject[:300]
+        record_charges(session, organisation.id, debtor.id, rendered.charges, invoices, reminder_id=reminder.id)
         return _finish(session, reminder, "todo", "", now)
 
     invoices = [item.invoice for item in kept]
@@ -182,7 +186,7 @@ def send_one(
         reminder.id,
         lifetime=timedelta(days=organisation.link_lifetime_days),
     )
-    rendered = render(session, organisation, reminder, invoices, pay_link=url)
+    rendered = render(session, organisation, reminder, invoices, pay_link=url, on=today)
     documents = [i.document for i in invoices if i.document is not None] if reminder.kind == "delivery" else []
     for document in documents:
         _ = document.content  # deferred column: loaded now, before the transaction ends
@@ -247,6 +251,8 @@ def send_one(
             .values(last_step=bindparam("b_step")),
             [{"b_invoice": invoice_id, "b_step": step} for invoice_id, step, _ in steps],
         )
+        if rendered.charges.changes:  # costs and interest the step adds are on record with the send
+            record_charges(session, about[0], about[1], rendered.charges, invoices, reminder_id=reminder_id)
         session.commit()  # the send is on record before the server is offered the message
         return True
 

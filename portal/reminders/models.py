@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -49,6 +49,10 @@ class Step(db.Model):
     tone: Mapped[str] = mapped_column(String(10), default="neutral")
     include_pay_link: Mapped[bool] = mapped_column(default=True)
     is_final_notice: Mapped[bool] = mapped_column(default=False)
+    # Late-payment law: sending this step adds collection costs / starts statutory interest on its invoices, where
+    # the organisation's legal profile allows (for a consumer under Dutch law, costs only after the 14-day letter).
+    adds_costs: Mapped[bool] = mapped_column(default=False, server_default=false())
+    adds_interest: Mapped[bool] = mapped_column(default=False, server_default=false())
     subject_nl: Mapped[str] = mapped_column(String(200), default="")
     body_nl: Mapped[str] = mapped_column(Text(), default="")
     subject_en: Mapped[str] = mapped_column(String(200), default="")

@@ -1,10 +1,15 @@
 """What a reminder says: the step's text (or the supplier's edit of this one reminder), in the debtor's language,
 filled with the invoices' current amounts. Used alike by the preview, the dry run and the send."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+
+from babel.dates import format_date
+from babel.numbers import format_currency
 
 from portal.bank.epc import CONTENT_ID, transfer_fields
 from portal.invoices.models import Invoice
+from portal.law.claims import Charges, charges_for_step, claims
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
 from portal.reminders.service import placeholder_values
@@ -34,6 +39,24 @@ QR_CAPTION = {
 }
 
 
+# The consumer's 14-day letter (art. 6:96 lid 6 BW), Duly's own words after the supplier's text: the law says what
+# it must name (14 days from receipt, the exact costs, what follows), so no edit of a step can leave it out.
+NOTICE_TEXTS = {
+    "nl": (
+        "Wij verzoeken u het openstaande bedrag van {total} binnen 14 dagen na ontvangst van deze aanmaning te "
+        "betalen, dus uiterlijk op {pay_by}. Betaalt u niet binnen deze termijn, dan bent u buitengerechtelijke "
+        "incassokosten verschuldigd van {costs}{vat} (volgens het Besluit vergoeding voor buitengerechtelijke "
+        "incassokosten), en kunnen wij de vordering uit handen geven."
+    ),
+    "en": (
+        "Please pay the amount of {total} within 14 days after receiving this reminder, that is by {pay_by} at the "
+        "latest. If you do not pay within this period, you will owe extrajudicial collection costs of {costs}{vat} "
+        "(under the Dutch Extrajudicial Collection Costs Decree), and we may hand the claim over for collection."
+    ),
+}
+NOTICE_VAT = {"nl": ", inclusief {vat} btw", "en": ", including {vat} VAT"}
+
+
 @dataclass
 class Rendered:
     subject: str
@@ -43,6 +66,8 @@ class Rendered:
     tone: str
     # What an EPC QR code in the HTML says (portal.bank.epc.transfer_fields, JSON-ready), when there is one.
     qr: dict | None = None
+    # What sending it adds under the late-payment law (portal.law.claims.charges_for_step), recorded with the send.
+    charges: Charges = field(default_factory=Charges)
 
 
 def texts_of(reminder: Reminder, language: str) -> tuple[str, str]:
@@ -60,18 +85,32 @@ def texts_of(reminder: Reminder, language: str) -> tuple[str, str]:
 
 
 def render(
-    session, organisation: Organisation, reminder: Reminder, invoices: list[Invoice], pay_link: str = PREVIEW_LINK
+    session,
+    organisation: Organisation,
+    reminder: Reminder,
+    invoices: list[Invoice],
+    pay_link: str = PREVIEW_LINK,
+    on: date | None = None,
 ) -> Rendered:
+    """The reminder as sent on ``on`` (default: the organisation's today), with what its step adds under the
+    late-payment law already counted in the amounts."""
+    on = on or organisation.today()
     debtor = reminder.debtor
     language = debtor.language if debtor.language in ("nl", "en") else "en"
     subject, body = texts_of(reminder, language)
-    values, html_values = placeholder_values(session, organisation, debtor, invoices, language, pay_link)
     step = reminder.step
     channel = "email" if reminder.kind == "delivery" or step is None else step.channel
     tone = "delivery" if reminder.kind == "delivery" else (step.tone if step else "")
+    charges = charges_for_step(
+        organisation, debtor, step if reminder.kind == "reminder" else None, invoices, on, channel
+    )
+    owed = claims(session, organisation, debtor, invoices, on, pending=charges.changes)
+    values, html_values = placeholder_values(session, organisation, debtor, invoices, language, pay_link, owed)
     subject_text = " ".join(render_text(subject, values).split())
+    if charges.notice is not None:
+        body = _with_notice(body, _notice(charges.notice, sum((c.total for c in owed.values()), start=0), language))
     html = render_html(body, values, html_values)
-    qr = transfer_fields(organisation, invoices) if channel == "email" else None
+    qr = transfer_fields(organisation, invoices, {i: c.total for i, c in owed.items()}) if channel == "email" else None
     if qr is not None:
         qr = {**qr, "amount": str(qr["amount"])}
         caption = QR_CAPTION.get(language, QR_CAPTION["en"])
@@ -84,4 +123,22 @@ def render(
         '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
         f'<div style="border-top:4px solid {colour};padding-top:8px">{html}</div></body></html>'
     )
-    return Rendered(subject_text, render_text(body, values), html, channel, tone, qr)
+    return Rendered(subject_text, render_text(body, values), html, channel, tone, qr, charges)
+
+
+def _with_notice(body: str, notice: str) -> str:
+    """The notice as its own paragraph after the invoice table (where the amounts are), else at the end."""
+    if "{invoice_table}" in body:
+        return body.replace("{invoice_table}", "{invoice_table}\n\n" + notice, 1)
+    return body.rstrip() + "\n\n" + notice
+
+
+def _notice(notice, total, language: str) -> str:
+    """The 14-day paragraph, in plain text; braces in it are not placeholders (render_text leaves them)."""
+    locale = "nl_NL" if language == "nl" else "en_GB"
+    lang = language if language in NOTICE_TEXTS else "en"
+    money = lambda amount: format_currency(amount, notice.currency, locale=locale)  # noqa: E731
+    vat = NOTICE_VAT[lang].format(vat=money(notice.vat)) if notice.vat else ""
+    return NOTICE_TEXTS[lang].format(
+        total=money(total), pay_by=format_date(notice.pay_by, "long", locale=locale), costs=money(notice.costs), vat=vat
+    )

@@ -75,29 +75,61 @@ def sample_debtor(session: Session, organisation_id: int) -> Debtor | None:
 
 
 def placeholder_values(
-    session: Session, organisation: Organisation, debtor: Debtor, invoices: list[Invoice], language: str, pay_link: str
+    session: Session,
+    organisation: Organisation,
+    debtor: Debtor,
+    invoices: list[Invoice],
+    language: str,
+    pay_link: str,
+    owed: dict | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(text values, HTML values) for a reminder to ``debtor`` about ``invoices``, formatted in ``language``."""
+    """(text values, HTML values) for a reminder to ``debtor`` about ``invoices``, formatted in ``language``.
+    ``owed`` (portal.law.claims.Claim per invoice id) itemises principal, interest and costs where there are any."""
     locale = "nl_NL" if language == "nl" else "en_GB"
     contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
     currency = invoices[0].currency if invoices else organisation.home_currency
-    total = sum((i.open_amount for i in invoices if i.currency == currency), start=0)
+    owed = owed or {}
+    mine = [i for i in invoices if i.currency == currency]
+    total = sum((owed[i.id].total if i.id in owed else i.open_amount for i in mine), start=0)
+    interest = sum((owed[i.id].interest for i in mine if i.id in owed), start=0)
+    costs = sum((owed[i.id].costs for i in mine if i.id in owed), start=0)
+    itemised = any(claim.itemised for claim in owed.values())
     headings = (
         ("Factuur", "Datum", "Vervaldatum", "Open") if language == "nl" else ("Invoice", "Date", "Due", "Due now")
     )
-    lines = [
-        (
-            i.number,
-            format_date(i.issue_date, "short", locale=locale),
-            format_date(i.due_date, "short", locale=locale) if i.due_date else "",
-            format_currency(i.open_amount, i.currency, locale=locale),
+    if itemised:
+        headings = headings[:3] + (
+            ("Hoofdsom", "Rente", "Incassokosten", "Totaal")
+            if language == "nl"
+            else ("Principal", "Interest", "Costs", "Due now")
         )
-        for i in invoices
-    ]
+
+    def money(amount) -> str:
+        return format_currency(amount, currency, locale=locale)
+
+    lines = []
+    for i in invoices:
+        claim = owed.get(i.id)
+        amounts = (
+            (money(claim.principal), money(claim.interest), money(claim.costs), money(claim.total))
+            if itemised
+            else (format_currency(claim.total if claim else i.open_amount, i.currency, locale=locale),)
+        )
+        lines.append(
+            (
+                i.number,
+                format_date(i.issue_date, "short", locale=locale),
+                format_date(i.due_date, "short", locale=locale) if i.due_date else "",
+                *amounts,
+            )
+        )
+    if itemised:
+        label = "Totaal" if language == "nl" else "Total"
+        lines.append((label, "", "", money(total - interest - costs), money(interest), money(costs), money(total)))
     widths = [max(len(row[n]) for row in [headings, *lines]) for n in range(len(headings))]
     text_table = "\n".join(
         "  ".join(
-            cell.rjust(width) if n == 3 else cell.ljust(width)
+            cell.rjust(width) if n >= 3 else cell.ljust(width)
             for n, (cell, width) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in [headings, *lines]
@@ -116,6 +148,8 @@ def placeholder_values(
         "invoice_table": text_table,
         "invoice_numbers": ", ".join(i.number for i in invoices),
         "total_due": format_currency(total, currency, locale=locale),
+        "interest_total": format_currency(interest, currency, locale=locale),
+        "costs_total": format_currency(costs, currency, locale=locale),
         "oldest_due_date": format_date(min(due_dates), "long", locale=locale) if due_dates else "",
         "payment_reference": invoices[0].payment_reference if invoices else "",
         "pay_link": pay_link,

@@ -11,9 +11,12 @@ import re
 PLACEHOLDERS = {
     "debtor_name": "the debtor's name",
     "contact_name": "the name of the contact the reminder goes to",
-    "invoice_table": "the invoices of this reminder, each with its number, date, due date and amount due",
+    "invoice_table": "the invoices of this reminder, each with its number, date, due date and amount due (itemised "
+    "as principal, interest and costs where those are claimed)",
     "invoice_numbers": "the invoice numbers, separated by commas",
-    "total_due": "the total amount due of the invoices in this reminder",
+    "total_due": "the total amount due of the invoices in this reminder (with interest and costs, where claimed)",
+    "interest_total": "the statutory interest to date on them (0.00 where none is claimed)",
+    "costs_total": "the collection costs owed on them (0.00 where none are claimed)",
     "oldest_due_date": "the earliest due date among them",
     "payment_reference": "the payment reference (of a single invoice, else of the first)",
     "pay_link": "the link to the self-service page",

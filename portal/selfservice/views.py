@@ -21,6 +21,7 @@ from portal.bank.epc import transfer_qr
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
+from portal.law import claims as law_claims
 from portal.ledger.models import Payment
 from portal.organisations.models import METHOD_NAMES, Organisation
 from portal.selfservice import service
@@ -147,9 +148,10 @@ def page():
     plans = arrangements.live_for(db.session, organisation.id, debtor.id)
     planned = {item.invoice_id for a in plans for item in a.items}
     credits = [d for d in documents if d.kind == "credit_note"]
+    claims = law_claims.claims(db.session, organisation, debtor, invoices, organisation.today())
     totals: dict[str, object] = {}
     for invoice in invoices:
-        totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.open_amount
+        totals[invoice.currency] = totals.get(invoice.currency, 0) + claims[invoice.id].total
     return render(
         "selfservice/page.html",
         visit.language,
@@ -167,7 +169,8 @@ def page():
         today=organisation.today(),
         # Online payment needs the organisation's own Mollie key; the key itself never reaches a template.
         can_pay=bool(organisation.mollie_api_key),
-        transfer_qr=transfer_qr(organisation, invoices),
+        claims=claims,
+        transfer_qr=transfer_qr(organisation, invoices, {i: c.total for i, c in claims.items()}),
         plans=[(a, arrangements.progress(a, organisation.today())) for a in plans],
         in_plan={item.invoice_id for a in plans if a.status == "active" for item in a.items},
         # Only with something a plan could take (open, not disputed, not in a plan already).
