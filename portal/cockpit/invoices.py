@@ -17,6 +17,7 @@ from portal.htmx import render_page_or_fragment
 from portal.invoices import queries
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, create_invoice, update_invoice
+from portal.law.claims import claims
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 
@@ -128,9 +129,23 @@ def invoice_detail(invoice_id: int):
     timeline = db.session.scalars(
         scoped(Event).where(Event.invoice_id == invoice.id).order_by(Event.created_at.desc(), Event.id.desc())
     ).all()
+    organisation, debtor = current_user.organisation, invoice.debtor
+    claim = None
+    if invoice.kind == "invoice":
+        claim = claims(db.session, organisation, debtor, [invoice], organisation.today())[invoice.id]
+    waived = "; ".join(
+        f"{what} waived for this debtor: {reason}"
+        for what, on, reason in (
+            ("Collection costs", debtor.waive_costs, debtor.waive_costs_reason),
+            ("Statutory interest", debtor.waive_interest, debtor.waive_interest_reason),
+        )
+        if on
+    )
     return render_template(
         "cockpit/invoices/detail.html",
         invoice=invoice,
+        claim=claim,
+        waived=waived,
         timeline=timeline,
         today=current_user.organisation.today(),
         upcoming=upcoming_for(invoice_id=invoice.id),
