@@ -93,6 +93,10 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
         iban="NL91ABNA0417164300",
         bic="ABNANL2A",
         reference_scheme="nl",
+        # Dutch law for both kinds of debtor: WIK costs and statutory interest from the final notice, a consumer's
+        # 14-day letter first (portal.law).
+        law_business="nl",
+        law_consumer="nl",
         # A Mollie test key of its own: `make demo` points Duly at the bundled simulator, which takes any
         # well-formed key; in production each supplier enters its own key under Settings.
         mollie_api_key="test_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(30)),
@@ -159,7 +163,60 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
     _reminder_history(session, rng, organisation, today)
     _self_service_history(session, organisation, today)
     _arrangement_history(session, organisation, today)
+    _law_history(session, organisation, today)
     return organisation
+
+
+def _law_history(session: Session, organisation: Organisation, today: date) -> None:
+    """The late-payment law at work: the business debtor owing longest has had costs and interest claimed a
+    week ago and has paid part since (split over costs, interest and principal); the consumer owing longest got
+    the 14-day letter three days ago, so costs are announced, not owed."""
+    from portal.debtors.models import Debtor
+    from portal.law.claims import charges_for_step, record_charges
+    from portal.reminders.models import Step
+
+    claim_all = Step(position=0, adds_costs=True, adds_interest=True)
+    for kind, days_ago in (("business", 7), ("consumer", 3)):
+        oldest = session.scalar(
+            select(Invoice)
+            .join(Debtor, Debtor.id == Invoice.debtor_id)
+            .where(
+                Invoice.organisation_id == organisation.id,
+                Invoice.kind == "invoice",
+                Invoice.status == "open",
+                Invoice.costs_charged == 0,
+                Invoice.due_date < today - timedelta(days=30),
+                Debtor.kind == kind,
+            )
+            .order_by(Invoice.due_date, Invoice.id)
+            .limit(1)
+        )
+        if oldest is None:
+            continue
+        debtor = oldest.debtor
+        invoices = [
+            i for i in session.scalars(select(Invoice).where(Invoice.debtor_id == debtor.id)) if i.is_overdue(today)
+        ]
+        sent_on = today - timedelta(days=days_ago)
+        charges = charges_for_step(organisation, debtor, claim_all, invoices, sent_on, "email")
+        record_charges(session, organisation.id, debtor.id, charges, invoices, reminder_id=0)
+        session.flush()
+        for invoice in invoices:
+            session.refresh(invoice)
+        if kind == "business":
+            part = (oldest.costs_charged + oldest.open_amount / 2).quantize(Decimal("0.01"))
+            record_payment(
+                session,
+                organisation.id,
+                debtor.id,
+                part,
+                oldest.currency,
+                today - timedelta(days=1),
+                method="demo",
+                reference=oldest.payment_reference,
+                allocations=[(oldest.id, part)],
+            )
+    session.flush()
 
 
 def _self_service_history(session: Session, organisation: Organisation, today: date) -> None:

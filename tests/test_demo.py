@@ -6,6 +6,8 @@ from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
 from portal.demo import DEMO_LOGIN, seed_demo
 from portal.invoices.models import Invoice
+from portal.law.claims import claims
+from portal.ledger.models import Allocation
 from portal.ledger.service import ledger_discrepancies
 from portal.money import ZERO
 
@@ -33,6 +35,16 @@ def test_demo_organisation_has_a_realistic_ledger(db_session):
     # A payment plan running (approved at once, within the limits) and one waiting for the supplier.
     plans = db_session.scalars(select(Arrangement).where(Arrangement.organisation_id == organisation.id)).all()
     assert sorted(p.status for p in plans) == ["active", "proposed"]
+    # The late-payment law: a consumer has had the 14-day letter (costs announced, not owed yet); a business has
+    # had costs and interest claimed and paid part, split over costs, interest and principal.
+    noticed = [i for i in invoices if i.costs_notice_until is not None]
+    assert noticed and all(i.debtor.kind == "consumer" and i.costs_notice_until >= today for i in noticed)
+    owed = claims(db_session, organisation, noticed[0].debtor, noticed, today)
+    assert all(c.costs == ZERO and c.announced > ZERO for c in owed.values())
+    components = set(
+        db_session.scalars(select(Allocation.component).where(Allocation.organisation_id == organisation.id).distinct())
+    )
+    assert components == {"principal", "interest", "costs"}
     assert seed_demo(db_session).id == organisation.id  # running it again changes nothing
 
 
