@@ -164,15 +164,26 @@ def register(app: Flask) -> None:
     @click.option("--principal", required=True, help="the principal, e.g. 1234.56")
     @click.option("--due", type=click.DateTime(formats=["%Y-%m-%d"]), required=True, help="the due date")
     @click.option("--paid", type=click.DateTime(formats=["%Y-%m-%d"]), required=True, help="the day it was paid")
-    def law_interest(profile: str, kind: str, principal: str, due, paid):
+    @click.option("--org", "slug", help="use this organisation's rate tables (default: the published rates)")
+    def law_interest(profile: str, kind: str, principal: str, due, paid, slug: str | None):
         """Print the statutory interest: one line per rate period, then the total."""
         from portal.law.calculate import interest
+        from portal.law.claims import applies, interest_rates
         from portal.law.rates import table
+        from portal.organisations.models import Organisation
 
+        rates = table(profile, kind)
+        if slug:
+            organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+            if organisation is None:
+                raise click.ClickException(f"no organisation {slug!r}")
+            rates = interest_rates(db.session, organisation.id, profile, kind)
         try:
-            result = interest(table(profile, kind), _amount(principal), due.date(), paid.date())
+            result = interest(rates, _amount(principal), due.date(), paid.date())
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        if not applies(profile, kind):
+            result.why = "the EU directive covers business debtors only"
         for p in result.periods:
             span = f"{p.start.isoformat()} to {p.end.isoformat()}"
             click.echo(f"{span}: {p.days} days at {p.rate}% on {p.principal}: {p.interest}")
