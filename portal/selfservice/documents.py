@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased, joinedload
 from portal.arrangements import service as arrangements
 from portal.extensions import db
 from portal.invoices.models import Invoice
+from portal.law.claims import claims
 from portal.ledger.models import Allocation
 from portal.selfservice.views import bp, render, visit_or_expired
 
@@ -51,6 +52,7 @@ def show_invoice(invoice_id: int):
         organisation=visit.organisation,
         debtor=visit.debtor,
         invoice=invoice,
+        claim=claims(db.session, visit.organisation, visit.debtor, [invoice], visit.organisation.today())[invoice.id],
         settled=_settled(invoice, visit.organisation.tz),
         today=visit.organisation.today(),
         can_pay=bool(visit.organisation.mollie_api_key),
