@@ -50,11 +50,17 @@ format: install
 migrations-check: install
 	scripts/check-migrations
 
-## system-deps: Debian packages the tests need (Chromium for the browser tier)
+## system-deps: Debian packages the tests need (Chromium for the browser tier; Pango and fonts for WeasyPrint's letters)
+WEASYPRINT_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 system-deps:
 	@test -x /usr/bin/chromium || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation; }
+	@missing=""; for deb in $(WEASYPRINT_DEBS); do \
+	  dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	test -z "$$missing" || { \
+	  echo "installing$$missing for WeasyPrint (reminder letters)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
 ## services: start PostgreSQL and Redis on 127.0.0.1 if they are down (never restarts a running one)
 services:

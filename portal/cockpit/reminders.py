@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_
 from sqlalchemy.orm import selectinload
@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
+from portal.law.letter import letter_pdf
 from portal.mail.models import MailMessage
 from portal.reminders import schedule
 from portal.reminders.dryrun import dry_run
@@ -86,9 +87,30 @@ def reminder_detail(reminder_id: int):
     return _detail(reminder)
 
 
+@bp.get("/reminders/<int:reminder_id>/letter.pdf")
+def reminder_letter(reminder_id: int):
+    """The reminder as a printable letter (PDF), dated today with today's amounts: the day it is printed and posted."""
+    reminder = get_or_404(Reminder, reminder_id)
+    invoices = _invoices_of(reminder)
+    if not invoices:
+        abort(404)
+    organisation = current_user.organisation
+    pdf = letter_pdf(db.session, organisation, reminder, invoices, organisation.today())
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="reminder-{reminder.id}.pdf"'},
+    )
+
+
+def _invoices_of(reminder: Reminder) -> list[Invoice]:
+    """The invoices a reminder is about: those still in it, or all of them when every one was left out."""
+    return [item.invoice for item in reminder.items if not item.dropped] or [i.invoice for i in reminder.items]
+
+
 def _detail(reminder: Reminder, errors: dict | None = None, subject: str | None = None, body: str | None = None):
     organisation = current_user.organisation
-    invoices = [item.invoice for item in reminder.items if not item.dropped] or [i.invoice for i in reminder.items]
+    invoices = _invoices_of(reminder)
     preview = render(db.session, organisation, reminder, invoices) if invoices else None
     language = reminder.debtor.language if reminder.debtor.language in ("nl", "en") else "en"
     own_subject, own_body = texts_of(reminder, language)
