@@ -28,11 +28,16 @@ LABELS = {
 }
 
 
+PAPER_LINK = {"nl": "de persoonlijke link in onze e-mail", "en": "the personal link in our e-mail"}
+
+
 def letter_pdf(session, organisation: Organisation, reminder: Reminder, invoices: list[Invoice], on: date) -> bytes:
     """The reminder about ``invoices`` as an A4 letter dated ``on`` (PDF), with the amounts as they are that day."""
-    rendered = render(session, organisation, reminder, invoices, on=on)
     debtor = reminder.debtor
     language = debtor.language if debtor.language in LABELS else "en"
+    # Paper has no link to click: the debtor's personal link travels by mail only (a token printed on a letter
+    # would outlive its envelope).
+    rendered = render(session, organisation, reminder, invoices, pay_link=PAPER_LINK[language], on=on)
     locale = "nl_NL" if language == "nl" else "en_GB"
     contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
     html = render_template(
