@@ -117,6 +117,14 @@ DEFAULT_SCENARIOS = [
     ),
 ]
 
+# Late-payment law (portal.law): per scenario, the positions of the steps that add collection costs and start
+# statutory interest, where the legal profile lets them. The final notice is the demand the costs follow; the strict
+# scenario's second reminder (a week after the due date) already starts interest. The friendly one claims nothing.
+CLAIMING_STEPS: dict[str, dict[int, tuple[bool, bool]]] = {
+    "standard": {4: (True, True)},
+    "strict": {2: (False, True), 4: (True, True)},
+}
+
 
 def default_scenario_id(session: Session, organisation_id: int) -> int:
     """The scenario a debtor without its own follows: the one marked default, else "standard"; an organisation
@@ -140,6 +148,7 @@ def ensure_default_scenarios(session: Session, organisation_id: int) -> list[Sce
             organisation_id=organisation_id, key=key, name=name, description=description, is_default=is_default
         )
         for position, (anchor, offset, channel, tone, final, s_nl, b_nl, s_en, b_en) in enumerate(steps, start=1):
+            adds_costs, adds_interest = CLAIMING_STEPS.get(key, {}).get(position, (False, False))
             scenario.steps.append(
                 Step(
                     position=position,
@@ -149,6 +158,8 @@ def ensure_default_scenarios(session: Session, organisation_id: int) -> list[Sce
                     tone=tone,
                     include_pay_link=channel == "email",
                     is_final_notice=final,
+                    adds_costs=adds_costs,
+                    adds_interest=adds_interest,
                     subject_nl=s_nl,
                     body_nl=b_nl,
                     subject_en=s_en,
