@@ -349,6 +349,13 @@ def test_owner_changes_settings_with_validation(client, db_session, auth):
         "arrangement_auto_total": "750.50",
         "arrangement_auto_days": "90",
         "arrangement_grace_days": "5",
+        "law_business": "nl",
+        "law_consumer": "nl",
+        "costs_basis": "auto",
+        "costs_vat_rate": "21",
+        "receipt_days_email": "1",
+        "receipt_days_letter": "2",
+        "legal_order": "y",
         "csrf_token": csrf_from(client.get("/cockpit/settings").text),
     }
     bad = client.post("/cockpit/settings", data=form)

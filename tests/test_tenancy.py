@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment
 from portal.bank.models import BankStatement, BankTransaction
 from portal.imports.models import ImportBatch
+from portal.law.models import LawRate
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
 from portal.reminders.defaults import ensure_default_scenarios
@@ -80,6 +81,10 @@ def two_tenants(db_session):
         candidates=[their_invoice.id],
     )
     db_session.add(their_transaction)
+    their_rate = LawRate(
+        organisation_id=theirs.id, rate_table="nl_commercial", effective_on=date(2030, 1, 1), basis_points=1015
+    )
+    db_session.add(their_rate)
     db_session.flush()
     # One foreign object per URL argument name. A new cockpit route with an id argument must be added here.
     foreign_ids = {
@@ -95,6 +100,7 @@ def two_tenants(db_session):
         "arrangement_id": their_plan.id,
         "transaction_id": their_transaction.id,
         "statement_id": their_statement.id,
+        "rate_id": their_rate.id,
     }
     return me, foreign_ids
 
@@ -119,6 +125,8 @@ def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, clie
             assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
             walked.append(f"{method} {url}")
     assert f"GET /cockpit/reminders/{foreign_ids['reminder_id']}/letter.pdf" in walked
+    assert f"POST /cockpit/debtors/{foreign_ids['debtor_id']}/waive" in walked
+    assert f"POST /cockpit/law/rates/{foreign_ids['rate_id']}/delete" in walked
     theirs = db_session.get(Reminder, foreign_ids["reminder_id"])
     db_session.refresh(theirs)
     assert (theirs.status, theirs.send_on, theirs.pinned) == ("scheduled", date(2030, 1, 7), False)
@@ -128,6 +136,7 @@ def test_every_cockpit_route_with_an_id_answers_404_for_another_tenant(app, clie
     transaction = db_session.get(BankTransaction, foreign_ids["transaction_id"])
     db_session.refresh(transaction)
     assert transaction.status == "suggested" and transaction.payment_id is None
+    assert db_session.scalar(select(LawRate.basis_points).where(LawRate.id == foreign_ids["rate_id"])) == 1015
 
 
 def test_foreign_user_role_is_unchanged(app, client, auth, db_session, two_tenants):

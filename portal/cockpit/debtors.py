@@ -1,12 +1,12 @@
 """Cockpit: debtors - list, detail with invoices and timeline, create and edit, payments and credit notes."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 from wtforms.fields.choices import SelectChoice
 
-from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm
+from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm, WaiverForm
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.reminders import upcoming_for
 from portal.cockpit.views import bp, role_required
@@ -19,11 +19,15 @@ from portal.htmx import render_page_or_fragment
 from portal.invoices import queries
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, create_invoice
+from portal.law import service as law
+from portal.law.service import PARTS
 from portal.ledger.models import DebtorBalance
 from portal.ledger.service import LedgerError, debtor_credit, record_payment
 from portal.reminders.behaviour import effective_scenario
 from portal.reminders.models import Scenario
 from portal.tenancy import current_organisation_id, get_or_404, scoped
+
+WAIVED = {"costs": "Collection costs", "interest": "Statutory interest"}
 
 SORTS = {
     "name": (Debtor.name.asc(), Debtor.id.asc()),
@@ -128,7 +132,11 @@ def debtor_create():
 @bp.get("/debtors/<int:debtor_id>")
 def debtor_detail(debtor_id: int):
     """One debtor: contacts, balance, invoices and timeline."""
-    debtor = get_or_404(Debtor, debtor_id)
+    return render_template("cockpit/debtors/detail.html", **_detail(get_or_404(Debtor, debtor_id)))
+
+
+def _detail(debtor: Debtor, **forms) -> dict:
+    """What the debtor's page shows; ``forms`` replaces a form that comes back with its errors."""
     organisation = current_user.organisation
     today = organisation.today()
     show = request.args.get("show", "open")
@@ -140,20 +148,22 @@ def debtor_detail(debtor_id: int):
     timeline = db.session.scalars(
         scoped(Event).where(Event.debtor_id == debtor.id).order_by(Event.created_at.desc(), Event.id.desc()).limit(25)
     ).all()
-    return render_template(
-        "cockpit/debtors/detail.html",
-        debtor=debtor,
-        today=today,
-        show=show,
-        invoices=invoices,
-        owed=queries.balances(db.session, organisation.id, [debtor.id], today).get(debtor.id, []),
-        credit=debtor_credit(db.session, organisation.id, debtor.id),
-        timeline=timeline,
-        scenario=_scenario(debtor, today),
-        upcoming=upcoming_for(debtor_id=debtor.id),
-        payment_form=PaymentForm(currency=organisation.home_currency, received_on=today),
-        credit_form=_credit_form(debtor, today),
-    )
+    return {
+        "debtor": debtor,
+        "today": today,
+        "show": show,
+        "invoices": invoices,
+        "owed": queries.balances(db.session, organisation.id, [debtor.id], today).get(debtor.id, []),
+        "credit": debtor_credit(db.session, organisation.id, debtor.id),
+        "timeline": timeline,
+        "scenario": _scenario(debtor, today),
+        "upcoming": upcoming_for(debtor_id=debtor.id),
+        "payment_form": PaymentForm(currency=organisation.home_currency, received_on=today),
+        "credit_form": _credit_form(debtor, today),
+        "law_profile": organisation.law_profile(debtor.kind),
+        "waiver_forms": {part: WaiverForm(prefix=part) for part in PARTS} | forms.pop("waiver_forms", {}),
+        **forms,
+    }
 
 
 @bp.get("/debtors/<int:debtor_id>/edit")
@@ -272,6 +282,46 @@ def debtor_credit_note(debtor_id: int):
     else:
         flash("The credit note was not saved: " + _errors(form), "error")
     return redirect(url_for("cockpit.debtor_detail", debtor_id=debtor.id), 303)
+
+
+@bp.post("/debtors/<int:debtor_id>/waive")
+@role_required("controller")
+def debtor_waive(debtor_id: int):
+    """Stop claiming collection costs or statutory interest from this debtor, for the reason given."""
+    debtor = get_or_404(Debtor, debtor_id)
+    part = _part()
+    form = WaiverForm(prefix=part)
+    if form.validate_on_submit():
+        try:
+            law.waive(db.session, current_organisation_id(), debtor.id, part, form.reason.data, current_user.id)
+        except law.LawError as exc:
+            db.session.rollback()
+            form.reason.errors = [*form.reason.errors, str(exc)]
+        else:
+            db.session.commit()
+            flash(f"{debtor.name}: {WAIVED[part].lower()} waived.", "success")
+            return redirect(url_for("cockpit.debtor_detail", debtor_id=debtor.id), 303)
+    return render_template("cockpit/debtors/detail.html", **_detail(debtor, waiver_forms={part: form})), 422
+
+
+@bp.post("/debtors/<int:debtor_id>/claim")
+@role_required("controller")
+def debtor_claim(debtor_id: int):
+    """Claim collection costs or statutory interest from this debtor again."""
+    debtor = get_or_404(Debtor, debtor_id)
+    part = _part()
+    law.unwaive(db.session, current_organisation_id(), debtor.id, part, current_user.id)
+    db.session.commit()
+    flash(f"{debtor.name}: {WAIVED[part].lower()} claimed again.", "success")
+    return redirect(url_for("cockpit.debtor_detail", debtor_id=debtor.id), 303)
+
+
+def _part() -> str:
+    """Which part a waiver form is about; anything else is a request no page of ours makes."""
+    part = request.form.get("part", "")
+    if part not in PARTS:
+        abort(400)
+    return part
 
 
 def _scenario(debtor: Debtor, today):

@@ -13,10 +13,20 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.debtors.service import EDITABLE
+from portal.law.service import MAX_REASON
 from portal.money import MoneyError, parse_typed_amount
 from portal.organisations.models import METHOD_NAMES, MOLLIE_METHODS, ROLES
 
@@ -55,6 +65,13 @@ def _amount(form, field):
         field.data = parse_typed_amount(field.data or "")
     except MoneyError as exc:
         raise ValidationError(str(exc).capitalize()) from None
+
+
+LAW_PROFILE_CHOICES = [
+    SelectChoice("nl", "Netherlands (WIK, statutory interest)"),
+    SelectChoice("eu", "EU directive (business debtors only)"),
+    SelectChoice("none", "None"),
+]
 
 
 class SettingsForm(FlaskForm):
@@ -160,6 +177,27 @@ class SettingsForm(FlaskForm):
     arrangement_grace_days = IntegerField(
         "A missed installment breaks the plan after (days)", validators=[InputRequired(), NumberRange(0, 60)]
     )
+
+    # Late-payment law (portal.law): what may be claimed from a late payer, and how.
+    law_business = SelectField("For business debtors", choices=LAW_PROFILE_CHOICES)
+    law_consumer = SelectField("For consumer debtors", choices=LAW_PROFILE_CHOICES)
+    costs_add_vat = BooleanField("Add VAT to collection costs (only if you cannot reclaim it)")
+    costs_vat_rate = IntegerField("VAT rate (%)", validators=[InputRequired(), NumberRange(0, 30)])
+    costs_basis = SelectField(
+        "Collection costs are reckoned",
+        choices=[
+            SelectChoice("auto", "Automatic (together under WIK, per invoice for EUR 40)"),
+            SelectChoice("together", "Together per letter"),
+            SelectChoice("per_invoice", "Per invoice"),
+        ],
+    )
+    receipt_days_email = IntegerField(
+        "A mail counts as received after (days)", validators=[InputRequired(), NumberRange(0, 10)]
+    )
+    receipt_days_letter = IntegerField(
+        "A letter counts as received after (business days)", validators=[InputRequired(), NumberRange(0, 10)]
+    )
+    legal_order = BooleanField("Book payments to costs, then interest, then principal (art. 6:44 BW)")
 
     def validate_arrangement_min_installment(self, field):
         if isinstance(field.data, Decimal) and field.data <= 0:
@@ -291,6 +329,8 @@ class StepForm(FlaskForm):
     )
     include_pay_link = BooleanField("Include the self-service link")
     is_final_notice = BooleanField("This is the final notice")
+    adds_costs = BooleanField("Adds collection costs")
+    adds_interest = BooleanField("Starts statutory interest")
     subject_nl = StringField("Subject (Nederlands)", validators=[Length(max=200)])
     body_nl = TextAreaField("Text (Nederlands)", render_kw={"rows": 12})
     subject_en = StringField("Subject (English)", validators=[Length(max=200)])
@@ -298,3 +338,13 @@ class StepForm(FlaskForm):
 
     def values(self) -> dict:
         return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+
+
+class WaiverForm(FlaskForm):
+    """Waive collection costs or statutory interest for one debtor; ``prefix`` is the part, so that both forms
+    can stand on one page."""
+
+    # DataRequired, not InputRequired: a reason of spaces is no reason.
+    reason = StringField(
+        "Reason", validators=[DataRequired(message="Say why: a waiver needs a reason."), Length(max=MAX_REASON)]
+    )

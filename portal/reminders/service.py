@@ -24,6 +24,9 @@ class StepError(ValueError):
 
 
 TEXT_FIELDS = tuple(f"{part}_{lang}" for lang in LANGUAGES for part in ("subject", "body"))
+FLAGS = ("include_pay_link", "is_final_notice", "adds_costs", "adds_interest")
+# What the step editor may change; the scenario and position are the step's identity.
+STEP_FIELDS = ("anchor", "offset_days", "channel", "tone", *FLAGS, *TEXT_FIELDS)
 
 
 def update_step(session: Session, organisation_id: int, step_id: int, *, actor_user_id: int, **values) -> Step:
@@ -31,7 +34,10 @@ def update_step(session: Session, organisation_id: int, step_id: int, *, actor_u
     step = session.get(Step, step_id)
     if step is None or step.scenario.organisation_id != organisation_id:
         raise StepError({"": ["no such step"]})
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {name: ["not a field of a step"] for name in values if name not in STEP_FIELDS}
+    for name in FLAGS:
+        if name in values and not isinstance(values[name], bool):
+            errors[name] = ["yes or no"]
     for name in TEXT_FIELDS:
         if name in values:
             problems = check_text(values[name] or "")
