@@ -168,7 +168,7 @@ def register(app: Flask) -> None:
     def law_interest(profile: str, kind: str, principal: str, due, paid, slug: str | None):
         """Print the statutory interest: one line per rate period, then the total."""
         from portal.law.calculate import interest
-        from portal.law.claims import applies, interest_rates
+        from portal.law.claims import interest_rates, why_none
         from portal.law.rates import table
         from portal.organisations.models import Organisation
 
@@ -182,8 +182,7 @@ def register(app: Flask) -> None:
             result = interest(rates, _amount(principal), due.date(), paid.date())
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        if not applies(profile, kind):
-            result.why = "the EU directive covers business debtors only"
+        result.why = why_none(profile, kind) or result.why
         for p in result.periods:
             span = f"{p.start.isoformat()} to {p.end.isoformat()}"
             click.echo(f"{span}: {p.days} days at {p.rate}% on {p.principal}: {p.interest}")

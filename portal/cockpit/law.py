@@ -15,7 +15,7 @@ from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.law import service as law
 from portal.law.calculate import collection_costs, interest
-from portal.law.claims import interest_rates, rate_table
+from portal.law.claims import interest_rates, rate_table, why_none
 from portal.law.models import RATE_TABLES, LawRate
 from portal.tenancy import current_organisation_id, get_or_404
 
@@ -100,6 +100,7 @@ def law_calculator():
         except ValueError as exc:
             form.due.errors.append(str(exc))
         else:
+            rates.why = why_none(form.profile.data, form.kind.data) or rates.why
             costs = collection_costs(
                 form.profile.data, form.kind.data, form.principal.data, vat_rate=21 if form.vat.data else None
             )

@@ -48,6 +48,13 @@ def applies(profile: str, kind: str) -> bool:
     return profile == "nl" or (profile == "eu" and kind == "business")
 
 
+def why_none(profile: str, kind: str) -> str:
+    """Why nothing may be claimed from this kind of debtor under the profile ("" when something may)."""
+    if applies(profile, kind):
+        return ""
+    return "the EU directive covers business debtors only" if profile == "eu" else "no legal profile"
+
+
 def has_charges(invoice) -> bool:
     """Cheap test, on the columns alone, of whether an invoice may owe anything beside its principal."""
     return invoice.costs_charged > ZERO or invoice.interest_from is not None

@@ -35,3 +35,10 @@ def test_bad_input_comes_back_with_messages(client, signed_in):
 
 def test_the_empty_form(client, signed_in):
     assert client.get("/cockpit/law").status_code == 200
+
+
+def test_the_eu_profile_prints_nothing_for_a_consumer_and_says_why(client, signed_in):
+    query = {"profile": "eu", "kind": "consumer", "principal": "1000,00", "due": "2025-06-15", "paid": "2025-07-15"}
+    text = client.get("/cockpit/law", query_string=query).text.replace("\xa0", " ")
+    assert text.count("the EU directive covers business debtors only") == 2  # costs and interest
+    assert "1.000,00" in text and "€ 0,00" in text
