@@ -1,6 +1,7 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
 import importlib
+from datetime import date
 
 from flask import Flask, abort, g, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime
@@ -130,6 +131,14 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_datetime, "datetime")
+
+    @app.template_filter("isodate")
+    def isodate_filter(value, style: str = "medium") -> str:
+        """A date kept as text in an event's data ("2026-11-04"), written the way the locale writes dates."""
+        try:
+            return format_date(date.fromisoformat(value), style)
+        except (TypeError, ValueError):
+            return value
 
 
 def _register_security_headers(app: Flask) -> None:

@@ -34,6 +34,9 @@ def test_a_consumers_invoice_shows_the_costs_announced_by_the_14_day_letter(clie
     # Announced, not owed yet: the costs card says 0.00, the notice names the 181.50 and the day.
     assert 'id="claim-notice"' in page and "181,50" in page and "14-day letter" in page
     assert "1.211,33" in page  # 1,210.00 + 4% consumer interest for 10 days (1.33), no costs yet
+    # The timeline writes the letter's last day as the organisation's locale writes dates, not as ISO text.
+    pay_by = invoice.costs_notice_until
+    assert f"if not paid by {pay_by.day} " in page and pay_by.isoformat() not in page
     debtor.waive_costs, debtor.waive_costs_reason = True, "good customer"
     db_session.commit()
     page = client.get(f"/cockpit/invoices/{invoice.id}").get_data(as_text=True)
