@@ -156,11 +156,12 @@ def change_role(user_id: int):
 def settings():
     """The organisation's settings."""
     organisation = current_user.organisation
-    form = SettingsForm(
-        obj=organisation,
-        mollie_methods=organisation.offered_methods,
-        arrangement_scenarios=[k for k in organisation.arrangement_scenarios.split(",") if k],
-    )
+    form = SettingsForm(obj=organisation)
+    # Stored comma-separated; the checkboxes want lists. Set after building: WTForms prefers ``obj``'s attribute
+    # (the string, read letter by letter) to a keyword argument, which left every box unticked, and saving then
+    # cleared the methods and the plan scenarios.
+    form.mollie_methods.data = organisation.offered_methods
+    form.arrangement_scenarios.data = [k for k in organisation.arrangement_scenarios.split(",") if k]
     return render_template("cockpit/settings.html", form=form, has_mollie_key=bool(organisation.mollie_api_key))
 
 

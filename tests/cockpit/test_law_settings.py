@@ -430,3 +430,14 @@ def test_decimal_rates_are_stored_exactly(client, db_session, org, signed_in):
     assert client.post("/cockpit/law/rates", data={**data, "csrf_token": token}).status_code == 303
     # Through a float it would be int(2.29 * 100) == 228.
     assert rows_of(db_session, org, "ecb_reference")[-1] == (date(2026, 7, 1), 229)
+
+
+def test_the_settings_page_shows_the_stored_methods_and_plan_scenarios_ticked(client, db_session, org, owner):
+    # Unticked boxes on the page would clear both lists at the next save, whatever else was changed.
+    org.mollie_methods, org.arrangement_scenarios = "ideal,paypal", "friendly"
+    db_session.commit()
+    page = client.get("/cockpit/settings").text
+    ticked = set(re.findall(r'<input[^>]*checked[^>]*value="([a-z]+)"|<input[^>]*value="([a-z]+)"[^>]*checked', page))
+    values = {a or b for a, b in ticked}
+    assert {"ideal", "paypal", "friendly"} <= values
+    assert not {"creditcard", "standard", "strict"} & values
