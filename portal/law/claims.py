@@ -223,21 +223,54 @@ def pro_rata(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
     return [Decimal(p) / 100 for p in parts]
 
 
-def charges_for_step(organisation, debtor, step, invoices: list, sent_on: date, channel: str) -> Charges:
+def step_flags(scenario, positions: dict[int, int]) -> dict[int, tuple[bool, bool]]:
+    """(adds costs, adds interest) for each invoice at its own step (invoice id -> step position): what that step
+    or any before it in the scenario adds, so that a step skipped on the way still counts."""
+    steps = list(scenario.steps) if scenario is not None else []
+    return {
+        invoice_id: (
+            any(s.adds_costs for s in steps if s.position <= position),
+            any(s.adds_interest for s in steps if s.position <= position),
+        )
+        for invoice_id, position in positions.items()
+    }
+
+
+def charges_for_step(
+    organisation,
+    debtor,
+    step,
+    invoices: list,
+    sent_on: date,
+    channel: str,
+    *,
+    flags: dict[int, tuple[bool, bool]] | None = None,
+) -> Charges:
     """What sending ``step`` about ``invoices`` adds: interest from the day after each due date, and collection
     costs (together or per invoice, as the organisation says) on invoices that have none yet. For a consumer under
     Dutch law the costs are announced, not owed: this message is the 14-day letter, and they are owed from the day
-    after its period."""
+    after its period.
+
+    ``flags`` ((adds costs, adds interest) per invoice id) says it per invoice instead: an invoice at an early step
+    that rides along in another's final notice gets nothing from that notice. Only invoices past their due date on
+    ``sent_on`` get anything."""
     charges = Charges()
     profile = organisation.law_profile(debtor.kind)
-    if step is None or not applies(profile, debtor.kind):
+    if (step is None and flags is None) or not applies(profile, debtor.kind):
         return charges
-    if step.adds_interest and not debtor.waive_interest:
-        for invoice in invoices:
-            if invoice.interest_from is None and invoice.due_date is not None:
+    if flags is None:
+        flags = {i.id: (step.adds_costs, step.adds_interest) for i in invoices}
+    late = [i for i in invoices if i.due_date is not None and i.due_date < sent_on]
+    if not debtor.waive_interest:
+        for invoice in late:
+            if invoice.interest_from is None and flags.get(invoice.id, (False, False))[1]:
                 charges.changes.setdefault(invoice.id, {})["interest_from"] = invoice.due_date + timedelta(days=1)
-    targets = [i for i in invoices if i.costs_charged == ZERO and i.status == "open" and i.open_amount > ZERO]
-    if not (step.adds_costs and targets) or debtor.waive_costs:
+    targets = [
+        i
+        for i in late
+        if i.costs_charged == ZERO and i.status == "open" and i.open_amount > ZERO and flags.get(i.id, (False,))[0]
+    ]
+    if not targets or debtor.waive_costs:
         return charges
     vat_rate = organisation.costs_vat_rate if organisation.costs_add_vat else None
     basis = organisation.costs_basis

@@ -9,7 +9,7 @@ from babel.numbers import format_currency
 
 from portal.bank.epc import CONTENT_ID, transfer_fields
 from portal.invoices.models import Invoice
-from portal.law.claims import Charges, charges_for_step, claims
+from portal.law.claims import Charges, charges_for_step, claims, step_flags
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
 from portal.reminders.service import placeholder_values
@@ -101,9 +101,12 @@ def render(
     step = reminder.step
     channel = "email" if reminder.kind == "delivery" or step is None else step.channel
     tone = "delivery" if reminder.kind == "delivery" else (step.tone if step else "")
-    charges = charges_for_step(
-        organisation, debtor, step if reminder.kind == "reminder" else None, invoices, on, channel
-    )
+    charges = Charges()
+    if reminder.kind == "reminder" and step is not None:
+        # Each invoice at its own step: one riding along in another's final notice gets nothing from it.
+        positions = {item.invoice_id: item.step_position for item in reminder.items}
+        flags = step_flags(reminder.scenario, {i.id: positions.get(i.id, reminder.step_position) for i in invoices})
+        charges = charges_for_step(organisation, debtor, step, invoices, on, channel, flags=flags)
     owed = claims(session, organisation, debtor, invoices, on, pending=charges.changes)
     values, html_values = placeholder_values(session, organisation, debtor, invoices, language, pay_link, owed)
     subject_text = " ".join(render_text(subject, values).split())

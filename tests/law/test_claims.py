@@ -266,3 +266,41 @@ def test_legal_order_never_takes_more_than_the_claim():
         ("interest", D("1.50")),
         ("principal", D("100.00")),
     ]
+
+
+def test_an_invoice_not_yet_due_gets_nothing_even_from_a_claiming_step(db_session):
+    organisation = _org(db_session)
+    debtor = make_debtor(db_session, organisation, kind="consumer")
+    due_later = _invoice(db_session, debtor, "250.00", date(2026, 12, 15))
+    charges = charges_for_step(
+        organisation, debtor, _step(costs=True, interest=True), [due_later], date(2026, 12, 3), "email"
+    )
+    assert charges.changes == {} and charges.notice is None
+
+
+def test_an_invoice_riding_along_in_a_final_notice_is_charged_by_its_own_step(db_session):
+    from portal.law.claims import step_flags
+    from portal.reminders.models import Scenario
+
+    organisation = _org(db_session)
+    debtor = make_debtor(db_session, organisation, kind="business")
+    old = _invoice(db_session, debtor, "1000.00", date(2026, 10, 1))
+    young = _invoice(db_session, debtor, "1000.00", date(2026, 11, 28))
+    scenario = Scenario(
+        steps=[
+            Step(position=1),
+            Step(position=2, adds_interest=True),
+            Step(position=3),
+            Step(position=4, adds_costs=True, adds_interest=True),
+        ]
+    )
+    flags = step_flags(scenario, {old.id: 4, young.id: 1})
+    assert flags == {old.id: (True, True), young.id: (False, False)}
+    assert step_flags(scenario, {old.id: 3}) == {old.id: (False, True)}  # interest started at step 2 still counts
+
+    charges = charges_for_step(
+        organisation, debtor, scenario.steps[3], [old, young], date(2026, 12, 3), "email", flags=flags
+    )
+    assert set(charges.changes) == {old.id}
+    # WIK on the old invoice alone: 15% of 1,000.00 = 150.00.
+    assert charges.changes[old.id]["costs_charged"] == D("150.00")
