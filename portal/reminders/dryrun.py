@@ -66,10 +66,10 @@ def dry_run(session: Session, organisation_id: int, days: int, today: date | Non
                     reminder.status = status
                     continue
                 invoices = [item.invoice for item in kept]
-                rendered = render(session, organisation, reminder, invoices)
+                rendered = render(session, organisation, reminder, invoices, on=day)
                 totals: dict[str, object] = {}
-                for invoice in invoices:
-                    totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.open_amount
+                for invoice in invoices:  # what the message claims: with interest to that day and costs
+                    totals[invoice.currency] = totals.get(invoice.currency, 0) + rendered.owed[invoice.id].total
                 messages.append(
                     DryMessage(
                         send_on=day,

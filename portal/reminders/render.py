@@ -68,6 +68,8 @@ class Rendered:
     qr: dict | None = None
     # What sending it adds under the late-payment law (portal.law.claims.charges_for_step), recorded with the send.
     charges: Charges = field(default_factory=Charges)
+    # Each invoice's claim as the message states it (portal.law.claims.Claim by invoice id).
+    owed: dict = field(default_factory=dict)
 
 
 def texts_of(reminder: Reminder, language: str) -> tuple[str, str]:
@@ -126,7 +128,7 @@ def render(
         '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
         f'<div style="border-top:4px solid {colour};padding-top:8px">{html}</div></body></html>'
     )
-    return Rendered(subject_text, render_text(body, values), html, channel, tone, qr, charges)
+    return Rendered(subject_text, render_text(body, values), html, channel, tone, qr, charges, owed)
 
 
 def _with_notice(body: str, notice: str) -> str:

@@ -114,3 +114,13 @@ def test_a_bank_payment_of_the_whole_claim_is_split_over_costs_interest_and_prin
     live_db.expire_all()
     assert live_db.get(Invoice, invoice.id).status == "paid"
     assert ledger_discrepancies(live_db, organisation.id) == []
+
+
+def test_the_dry_run_states_the_claim_each_message_would_make(app, live_db):
+    from portal.reminders.dryrun import dry_run
+
+    organisation, debtor, invoice = _setup(live_db, "business")
+    [message] = [m for m in dry_run(live_db, organisation.id, 1) if m.debtor_id == debtor.id]
+    # As sent today: 1,210.00 + 3.36 interest + 181.50 costs (worked out in the first test of this file).
+    assert message.totals.replace("\xa0", " ") in ("€ 1.394,86", "€1,394.86")
+    assert "181" in message.text

@@ -32,6 +32,7 @@ def test_a_late_invoice_is_paid_online_with_its_interest_and_costs_in_the_legal_
     # 10 days at 10.15% on 1,210.00 = 3.36; WIK costs 15% = 181.50; to pay 1,394.86.
     assert "principal €1,210.00 · statutory interest €3.36 · collection costs €181.50" in page
     assert "€1,394.86" in page
+    assert "F-1 · €1,394.86" in page  # the pay form's choice says what paying it costs
     single = client.get(f"/s/invoices/{invoice.id}").text
     assert "€1,394.86" in single and "collection costs €181.50" in single
 
