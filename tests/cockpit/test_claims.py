@@ -1,6 +1,7 @@
 """The cockpit shows an invoice's claim itemised: principal, statutory interest to date and collection costs."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from portal.law.claims import charges_for_step, record_charges
 from portal.reminders.models import Step
@@ -41,3 +42,19 @@ def test_a_consumers_invoice_shows_the_costs_announced_by_the_14_day_letter(clie
     db_session.commit()
     page = client.get(f"/cockpit/invoices/{invoice.id}").get_data(as_text=True)
     assert 'id="claim-notice"' not in page and "waived for this debtor: good customer" in page
+
+
+def test_costs_announced_to_a_consumer_who_paid_in_time_are_shown_as_lapsed(client, db_session, org, signed_in):
+    from portal.ledger.service import record_payment
+
+    debtor, invoice = _charged(db_session, org, "consumer")
+    # Within the 14 days: the principal and the interest to that day (1.33, as above), costs first in line but
+    # not owed yet, so the whole payment goes to interest and principal.
+    record_payment(
+        db_session, org.id, debtor.id, invoice.open_amount + Decimal("1.33"), "EUR", org.today(),
+        allocations=[(invoice.id, invoice.open_amount + Decimal("1.33"))],
+    )  # fmt: skip
+    db_session.commit()
+    page = client.get(f"/cockpit/invoices/{invoice.id}").get_data(as_text=True)
+    assert "lapsed: paid within the 14 days" in page and 'id="claim-notice"' not in page
+    assert 'id="claim-costs"' in page and "1,33 paid" in page
