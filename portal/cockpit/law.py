@@ -14,8 +14,8 @@ from portal.cockpit.forms import _amount
 from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.law import service as law
-from portal.law.calculate import collection_costs, interest
-from portal.law.claims import interest_rates, rate_table, why_none
+from portal.law.calculate import Costs, collection_costs, interest
+from portal.law.claims import ZERO, interest_rates, rate_table, why_none
 from portal.law.models import RATE_TABLES, LawRate
 from portal.tenancy import current_organisation_id, get_or_404
 
@@ -39,10 +39,6 @@ class CalculatorForm(FlaskForm):
     due = DateField("Due date", validators=[InputRequired()])
     paid = DateField("Paid on (or today)", validators=[InputRequired()])
     vat = BooleanField("Add 21% VAT to the costs (only if you cannot reclaim it)")
-
-    def validate_paid(self, field):
-        if self.due.data and field.data and field.data < self.due.data:
-            raise ValidationError("Paid before it was due: no interest.")
 
 
 def _rate(form, field):
@@ -104,6 +100,8 @@ def law_calculator():
             costs = collection_costs(
                 form.profile.data, form.kind.data, form.principal.data, vat_rate=21 if form.vat.data else None
             )
+            if form.paid.data <= form.due.data:  # paid in time: nothing beside the principal
+                costs = Costs(ZERO, ZERO, "not late: paid by the due date")
             result = {"costs": costs, "interest": rates, "total": form.principal.data + costs.amount + rates.total}
     return _page(form, result, status=422 if form.errors else 200)
 

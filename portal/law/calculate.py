@@ -110,7 +110,9 @@ def interest(
         return Interest([], Decimal("0.00"), "no statutory interest applies")
     table = sorted(rates)
     if start < table[0][0]:
-        raise ValueError(f"no rate known before {table[0][0].isoformat()}")
+        raise ValueError(
+            f"no rate known before {table[0][0].isoformat()}: add the rates of that time to the rate tables"
+        )
     # The days a period must end before: rate changes and anniversaries.
     breaks = {day for day, _ in table if start < day <= paid} | {day for day in drops if day <= paid}
     years = 1

@@ -28,7 +28,7 @@ LABELS = {
 }
 
 
-PAPER_LINK = {"nl": "de persoonlijke link in onze e-mail", "en": "the personal link in our e-mail"}
+PAPER_LINK = {"nl": "de persoonlijke link in onze e-mail.", "en": "the personal link in our e-mail."}
 
 
 def letter_pdf(session, organisation: Organisation, reminder: Reminder, invoices: list[Invoice], on: date) -> bytes:

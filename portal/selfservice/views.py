@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import CSP
@@ -34,6 +35,9 @@ MOLLIE_CHECKOUT = "https://www.mollie.com"  # where Mollie's hosted checkout liv
 LANGUAGES = ("nl", "en")
 RECENT_PAYMENTS = 10  # the page shows the latest payments, enough to see that one has arrived
 LOCALES = {"nl": "nl_NL", "en": "en_GB"}  # amounts and dates as the page's language writes them
+
+# Method names that are words rather than brands: in the debtor's language.
+DEBTOR_METHOD_NAMES = {"creditcard": _l("Card"), "banktransfer": _l("Bank transfer (through Mollie)")}
 
 
 @dataclass
@@ -176,5 +180,5 @@ def page():
         # Only with something a plan could take (open, not disputed, not in a plan already).
         can_propose=any(i.disputed_at is None and i.id not in planned for i in invoices)
         and not arrangements.proposal_refused(db.session, organisation, debtor, organisation.today()),
-        method_names=[METHOD_NAMES[m] for m in organisation.offered_methods],
+        method_names=[DEBTOR_METHOD_NAMES.get(m, METHOD_NAMES[m]) for m in organisation.offered_methods],
     )

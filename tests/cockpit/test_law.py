@@ -30,7 +30,15 @@ def test_bad_input_comes_back_with_messages(client, signed_in):
             "paid": "2025-06-01",
         },
     )
-    assert page.status_code == 422 and "Paid before it was due" in page.text
+    assert page.status_code == 422 and "lots" in page.text
+
+
+def test_paid_by_the_due_date_claims_nothing_beside_the_principal(client, signed_in):
+    query = {"profile": "nl", "kind": "business", "principal": "1000,00", "due": "2025-06-15", "paid": "2025-06-15"}
+    page = client.get("/cockpit/law", query_string=query)
+    text = page.text.replace("\xa0", " ")
+    assert page.status_code == 200 and "not late: paid by the due date" in text and "1.000,00" in text
+    assert "150,00" not in text
 
 
 def test_the_empty_form(client, signed_in):

@@ -379,3 +379,9 @@ def test_mollie_refusing_the_payment_leaves_nothing_half_made(app, live_db, shop
     assert one(live_db, select(MolliePayment)).status == "failed" and not mollie_sim.payments()
     # The debtor tries again: a new payment, and the failed one is not in its way.
     assert pay(client, first.id).headers["Location"].startswith(mollie_sim.url + "/checkout/")
+
+
+def test_method_names_that_are_words_come_in_the_debtors_language(app, live_db, shop):
+    organisation, debtor, first, second = shop
+    page = visitor(app, live_db, debtor).get("/s/").text  # the debtor reads Dutch
+    assert "Veilig via Mollie: iDEAL · Creditcard · Apple Pay" in page
