@@ -168,54 +168,64 @@ def seed_demo(session: Session, *, seed: int = 2026) -> Organisation:
 
 
 def _law_history(session: Session, organisation: Organisation, today: date) -> None:
-    """The late-payment law at work: the business debtor owing longest has had costs and interest claimed a
-    week ago and has paid part since (split over costs, interest and principal); the consumer owing longest got
-    the 14-day letter three days ago, so costs are announced, not owed."""
+    """The late-payment law at work, whatever the history above happened to claim: a business debtor with costs
+    and interest claimed who has paid part since (split over costs, interest and principal), and a consumer whose
+    14-day letter's period is still running, so costs are announced, not owed."""
     from portal.debtors.models import Debtor
     from portal.law.claims import charges_for_step, record_charges
     from portal.reminders.models import Step
 
-    claim_all = Step(position=0, adds_costs=True, adds_interest=True)
-    for kind, days_ago in (("business", 7), ("consumer", 3)):
-        oldest = session.scalar(
+    def oldest(kind: str, *where):
+        return session.scalar(
             select(Invoice)
             .join(Debtor, Debtor.id == Invoice.debtor_id)
             .where(
                 Invoice.organisation_id == organisation.id,
                 Invoice.kind == "invoice",
                 Invoice.status == "open",
-                Invoice.costs_charged == 0,
                 Invoice.due_date < today - timedelta(days=30),
                 Debtor.kind == kind,
+                *where,
             )
             .order_by(Invoice.due_date, Invoice.id)
             .limit(1)
         )
-        if oldest is None:
-            continue
-        debtor = oldest.debtor
+
+    def claim(invoice: Invoice, days_ago: int) -> None:
+        debtor = invoice.debtor
         invoices = [
             i for i in session.scalars(select(Invoice).where(Invoice.debtor_id == debtor.id)) if i.is_overdue(today)
         ]
+        step = Step(position=0, adds_costs=True, adds_interest=True)
         sent_on = today - timedelta(days=days_ago)
-        charges = charges_for_step(organisation, debtor, claim_all, invoices, sent_on, "email")
+        charges = charges_for_step(organisation, debtor, step, invoices, sent_on, "email")
         record_charges(session, organisation.id, debtor.id, charges, invoices, reminder_id=0)
         session.flush()
-        for invoice in invoices:
-            session.refresh(invoice)
-        if kind == "business":
-            part = (oldest.costs_charged + oldest.open_amount / 2).quantize(Decimal("0.01"))
-            record_payment(
-                session,
-                organisation.id,
-                debtor.id,
-                part,
-                oldest.currency,
-                today - timedelta(days=1),
-                method="demo",
-                reference=oldest.payment_reference,
-                allocations=[(oldest.id, part)],
-            )
+        for each in invoices:
+            session.refresh(each)
+
+    if oldest("consumer", Invoice.costs_notice_until >= today) is None:
+        letter = oldest("consumer", Invoice.costs_charged == 0)
+        if letter is not None:
+            claim(letter, 3)
+    charged = oldest("business", Invoice.costs_charged > 0, Invoice.costs_from < today)
+    if charged is None:
+        charged = oldest("business", Invoice.costs_charged == 0)
+        if charged is not None:
+            claim(charged, 7)
+    if charged is not None:
+        part = (charged.costs_charged + charged.open_amount / 2).quantize(Decimal("0.01"))
+        record_payment(
+            session,
+            organisation.id,
+            charged.debtor_id,
+            part,
+            charged.currency,
+            today - timedelta(days=1),
+            method="demo",
+            reference=charged.payment_reference,
+            allocations=[(charged.id, part)],
+        )
     session.flush()
 
 
@@ -292,6 +302,7 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
     """As if Duly had been chasing for a while: scenarios chosen from behaviour (two daily evaluations, as the
     hysteresis asks), and each debtor with overdue invoices contacted a few days ago at the steps due by then.
     Planning then spreads the next contacts over the coming days, in every tone."""
+    from portal.law.claims import charges_for_step, record_charges, step_flags
     from portal.reminders.behaviour import effective_scenario, evaluate
     from portal.reminders.models import Reminder, ReminderItem
     from portal.reminders.planning import send_days
@@ -335,19 +346,28 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
                 reason="",
             )
             event.created_at = at
-            session.add(
-                Reminder(
-                    organisation_id=organisation.id,
-                    debtor_id=debtor_id,
-                    scenario_id=scenario.id,
-                    step_position=max(item.step_position for item in items),
-                    send_on=contact,
-                    send_at=at,
-                    sent_at=at,
-                    status="sent",
-                    items=items,
-                )
+            reminder = Reminder(
+                organisation_id=organisation.id,
+                debtor_id=debtor_id,
+                scenario_id=scenario.id,
+                step_position=max(item.step_position for item in items),
+                send_on=contact,
+                send_at=at,
+                sent_at=at,
+                status="sent",
+                items=items,
             )
+            session.add(reminder)
+            session.flush()
+            # What those steps claimed under the late-payment law, as the dispatcher would have recorded it then.
+            reminded = [i for i in invoices if any(item.invoice_id == i.id for item in items)]
+            flags = step_flags(scenario, {item.invoice_id: item.step_position for item in items})
+            step = scenario.steps[reminder.step_position - 1]
+            charges = charges_for_step(organisation, debtor, step, reminded, contact, "email", flags=flags)
+            for charged in record_charges(
+                session, organisation.id, debtor_id, charges, reminded, reminder_id=reminder.id
+            ):
+                charged.created_at = at
     session.flush()
 
 

@@ -302,13 +302,14 @@ def charges_for_step(
 
 def record_charges(
     session: Session, organisation_id: int, debtor_id: int, charges: Charges, invoices: list, *, reminder_id: int
-) -> None:
-    """Write what a sent step added onto its invoices, with a timeline line each. Conditional on nothing having
-    been added yet, so that a step sent again (or two reminders racing) adds nothing twice."""
+) -> list:
+    """Write what a sent step added onto its invoices, with a timeline line each (returned). Conditional on nothing
+    having been added yet, so that a step sent again (or two reminders racing) adds nothing twice."""
     from portal import events
     from portal.invoices.models import Invoice
 
     table = Invoice.__table__
+    recorded = []
     for invoice in invoices:
         change = charges.changes.get(invoice.id)
         if not change:
@@ -321,8 +322,10 @@ def record_charges(
                 .values(interest_from=change["interest_from"])
             ).rowcount
             if started:
-                events.record(
-                    session, organisation_id, "invoice:interest:started", since=change["interest_from"], **common
+                recorded.append(
+                    events.record(
+                        session, organisation_id, "invoice:interest:started", since=change["interest_from"], **common
+                    )
                 )
         if "costs_charged" in change:
             values = {k: v for k, v in change.items() if k != "interest_from"}
@@ -331,12 +334,15 @@ def record_charges(
             ).rowcount
             if added:
                 notice = "costs_notice_until" in change
-                events.record(
-                    session,
-                    organisation_id,
-                    "invoice:costs:announced" if notice else "invoice:costs:charged",
-                    amount=change["costs_charged"],
-                    currency=invoice.currency,
-                    **({"pay_by": change["costs_notice_until"]} if notice else {}),
-                    **common,
+                recorded.append(
+                    events.record(
+                        session,
+                        organisation_id,
+                        "invoice:costs:announced" if notice else "invoice:costs:charged",
+                        amount=change["costs_charged"],
+                        currency=invoice.currency,
+                        **({"pay_by": change["costs_notice_until"]} if notice else {}),
+                        **common,
+                    )
                 )
+    return recorded
