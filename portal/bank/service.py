@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from portal import events
+from portal import bulk, events
 from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import Entry, Statement, StatementError, parse
 from portal.invoices.models import Invoice
@@ -184,9 +184,8 @@ def import_statement(
     )
     for (values, _), payment_id in zip(bookings, payment_ids, strict=True):
         values["payment_id"] = payment_id
-    if rows:
-        now = utcnow()
-        session.execute(insert(BankTransaction.__table__), [{**row, "created_at": now} for row in rows])
+    now = utcnow()
+    bulk.insert_rows(session, BankTransaction.__table__, [{**row, "created_at": now} for row in rows])
     _learn_accounts(session, organisation_id, {v["iban"]: v["debtor_id"] for v, _ in bookings if v["iban"]})
     for values in returns:
         tx = BankTransaction(**values)

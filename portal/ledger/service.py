@@ -643,24 +643,28 @@ def record_payments(
     for invoice_id, total in wanted.items():
         if invoices[invoice_id].open_amount < total:
             raise LedgerError(f"{invoices[invoice_id].number} has less than {total} open")
+    now = utcnow()
+    rows = [
+        {
+            "organisation_id": organisation_id,
+            "debtor_id": p.debtor_id,
+            "amount": p.amount,
+            "currency": p.currency,
+            "unallocated_amount": p.amount - sum((a for _, a in p.allocations), ZERO),
+            "reversed_amount": ZERO,
+            "received_on": p.received_on,
+            "method": method,
+            "reference": p.reference[:100],
+            "created_at": now,
+        }
+        for p in payments
+    ]
     with session.begin_nested():
-        new_ids = session.scalars(
-            insert(Payment).returning(Payment.id, sort_by_parameter_order=True),
-            [
-                {
-                    "organisation_id": organisation_id,
-                    "debtor_id": p.debtor_id,
-                    "amount": p.amount,
-                    "currency": p.currency,
-                    "unallocated_amount": p.amount - sum((a for _, a in p.allocations), ZERO),
-                    "reversed_amount": ZERO,
-                    "received_on": p.received_on,
-                    "method": method,
-                    "reference": p.reference[:100],
-                }
-                for p in payments
-            ],
-        ).all()
+        if bulk.postgres(session):  # ids first, then COPY: no RETURNING to wait for row by row
+            new_ids = bulk.new_ids(session, Payment.__table__, len(rows))
+            bulk.insert_rows(session, Payment.__table__, [{"id": i, **r} for i, r in zip(new_ids, rows, strict=True)])
+        else:
+            new_ids = session.scalars(insert(Payment).returning(Payment.id, sort_by_parameter_order=True), rows).all()
         allocations, changes, event_rows = [], {}, []
         for payment_id, p in zip(new_ids, payments, strict=True):
             event_rows.append(
@@ -703,8 +707,7 @@ def record_payments(
                         open_amount=left,
                     )
                 )
-        if allocations:
-            session.execute(insert(Allocation.__table__), [{**a, "created_at": utcnow()} for a in allocations])
+        bulk.insert_rows(session, Allocation.__table__, [{**a, "created_at": now} for a in allocations])
         if changes and bulk.postgres(session):
             _pay_set_wise(session, organisation_id, invoices, changes)
         elif changes:
@@ -727,7 +730,7 @@ def record_payments(
                     for invoice_id, (left, settled_on) in changes.items()
                 ],
             )
-        session.execute(insert(Event.__table__), event_rows)  # Core: one executemany, not an ORM flush per row
+        bulk.insert_rows(session, Event.__table__, event_rows)  # not an ORM flush per row
     # Invoices the session holds are stale now: reloaded when next touched.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Invoice) and obj.id in invoices:

@@ -52,6 +52,13 @@ def test_many_payments_at_once_pay_in_order_and_keep_the_books(db_session):
     assert db_session.scalar(select(func.count()).select_from(Allocation)) == 4
     kinds = db_session.scalars(select(Event.kind).where(Event.organisation_id == organisation.id)).all()
     assert kinds.count("payment:bank:booked") == 3 and kinds.count("invoice:payment:allocated") == 4
+    # The timeline's words, as record_payment writes them (COPY on PostgreSQL).
+    paid_a2 = db_session.scalars(
+        select(Event).where(Event.invoice_id == a2.id, Event.kind == "invoice:payment:allocated")
+    ).one()
+    assert (paid_a2.payment_id, paid_a2.debtor_id) == (ids[1], ann.id)
+    assert paid_a2.data == {"number": a2.number, "amount": "50.00", "currency": "EUR", "open_amount": "0.00"}
+    assert paid_a2.created_at.tzinfo is not None and payments[0].created_at.tzinfo is not None
     assert ledger_discrepancies(db_session, organisation.id) == []
 
 
