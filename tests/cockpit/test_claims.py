@@ -58,3 +58,19 @@ def test_costs_announced_to_a_consumer_who_paid_in_time_are_shown_as_lapsed(clie
     page = client.get(f"/cockpit/invoices/{invoice.id}").get_data(as_text=True)
     assert "lapsed: paid within the 14 days" in page and 'id="claim-notice"' not in page
     assert 'id="claim-costs"' in page and "1,33 paid" in page
+
+
+def test_the_payments_page_says_what_a_payment_paid_part_by_part(client, db_session, org, signed_in):
+    from portal.ledger.service import record_payment
+
+    debtor, invoice = _charged(db_session, org, "business")
+    plain = make_invoice(db_session, debtor, "50.00", number="PLAIN-1", days_overdue=1)
+    # Costs 181.50 first, then interest 3.36, then 15.14 of the principal; the plain invoice all principal.
+    record_payment(
+        db_session, org.id, debtor.id, Decimal("250.00"), "EUR", org.today(),
+        allocations=[(invoice.id, Decimal("200.00")), (plain.id, Decimal("50.00"))],
+    )  # fmt: skip
+    db_session.commit()
+    text = client.get("/cockpit/payments").text.replace("\xa0", " ")
+    assert f'{invoice.number} <small class="muted">(costs € 181,50, interest € 3,36, principal € 15,14)</small>' in text
+    assert "; PLAIN-1</td>" in text
