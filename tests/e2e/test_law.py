@@ -12,7 +12,7 @@ from portal.selfservice.service import new_link
 from portal.types import utcnow
 from tests.e2e.test_accounts import publish, unique_email
 from tests.e2e.test_receivables import worker  # noqa: F401 - the real RQ worker fixture
-from tests.e2e.test_reminders import open_reminder
+from tests.e2e.test_reminders import open_reminder, send_now
 from tests.factories import PASSWORD, make_debtor, make_invoice, make_organisation, make_user
 
 pytestmark = pytest.mark.browser
@@ -89,15 +89,7 @@ def test_a_claim_under_dutch_law_from_the_final_notice_to_the_debtors_page(
     for text in ("Principal", "Interest", "Costs", "€181.50", "€1,210.00"):
         expect(preview).to_contain_text(text)
     visitor.screenshot("law-business-final-notice")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Send now").click()
-    expect(page.locator(".flash")).to_contain_text("Sending now")
-    for _ in range(40):
-        page.reload()
-        if "sent" in page.locator("header .badge").first.inner_text():
-            break
-        page.wait_for_timeout(250)
-    expect(page.locator("header .badge").first).to_have_text("sent")
+    send_now(visitor.page)
 
     # The invoice page: the claim in cards, the charge on the timeline.
     visitor.nav("Invoices")

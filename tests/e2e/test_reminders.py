@@ -36,6 +36,20 @@ def open_reminder(visitor, debtor: str) -> None:
     visitor.follow(link, link.get_attribute("href"))
 
 
+def send_now(page) -> None:
+    """Send the open reminder now (confirming the question) and wait until the worker has sent it."""
+    page.once("dialog", lambda dialog: dialog.accept())  # "Send this reminder to ... now?"
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator(".flash")).to_contain_text("Sending now")
+    # The worker sends it within moments; the page shows what was sent.
+    for _ in range(40):
+        page.reload()
+        if "sent" in page.locator("header .badge").first.inner_text():
+            break
+        page.wait_for_timeout(250)
+    expect(page.locator("header .badge").first).to_have_text("sent")
+
+
 def test_plan_preview_move_block_and_send_now(visitor, new_session, server, supplier, worker):  # noqa: F811
     email, later = supplier
     page = visitor.page
@@ -67,16 +81,7 @@ def test_plan_preview_move_block_and_send_now(visitor, new_session, server, supp
     expect(page.locator("header")).to_contain_text("Agreed by phone to wait")
     page.get_by_role("button", name="Unblock").click()
     expect(page.locator("header")).to_contain_text("scheduled")
-    page.once("dialog", lambda dialog: dialog.accept())  # "Send this reminder to ... now?"
-    page.get_by_role("button", name="Send now").click()
-    expect(page.locator(".flash")).to_contain_text("Sending now")
-    # The worker sends it within moments; the page shows what was sent.
-    for _ in range(40):
-        page.reload()
-        if "sent" in page.locator("header .badge").first.inner_text():
-            break
-        page.wait_for_timeout(250)
-    expect(page.locator("header .badge").first).to_have_text("sent")
+    send_now(page)
     visitor.screenshot("reminder-sent")
 
     visitor.nav("Mailbox")
