@@ -84,13 +84,13 @@ def import_statement(
     matching has come. The caller commits."""
     statement = parse(content)
     keys = dedup_keys(statement)
-    known = set(
-        session.scalars(
-            select(BankTransaction.dedup_key).where(
-                BankTransaction.organisation_id == organisation_id, BankTransaction.dedup_key.in_(keys)
+    known = set()
+    for among in bulk.among(session, BankTransaction.dedup_key, keys):
+        known.update(
+            session.scalars(
+                select(BankTransaction.dedup_key).where(BankTransaction.organisation_id == organisation_id, among)
             )
         )
-    )
     if record is None:
         record = BankStatement(
             organisation_id=organisation_id, filename=filename[:255], created_by_user_id=actor_user_id
@@ -247,18 +247,18 @@ class Matcher:
             Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open"
         )
         self.by_reference: dict[str, Invoice] = {}
-        for chunk in _chunks(sorted(references)):
-            for invoice in session.scalars(base.where(Invoice.payment_reference.in_(chunk))):
+        for among in bulk.among(session, Invoice.payment_reference, sorted(references)):
+            for invoice in session.scalars(base.where(among)):
                 self.by_reference[normalise(invoice.payment_reference)] = invoice
         self.by_number: dict[str, Invoice] = {}
-        for chunk in _chunks(sorted(tokens)):
-            for invoice in session.scalars(base.where(Invoice.number.in_(chunk))):
+        for among in bulk.among(session, Invoice.number, sorted(tokens)):
+            for invoice in session.scalars(base.where(among)):
                 self.by_number[invoice.number] = invoice
         self.debtor_by_iban: dict[str, int] = {}
-        for chunk in _chunks(sorted(ibans)):
+        for among in bulk.among(session, DebtorAccount.iban, sorted(ibans)):
             for iban, debtor_id in session.execute(
                 select(DebtorAccount.iban, DebtorAccount.debtor_id).where(
-                    DebtorAccount.organisation_id == organisation_id, DebtorAccount.iban.in_(chunk)
+                    DebtorAccount.organisation_id == organisation_id, among
                 )
             ):
                 self.debtor_by_iban[iban] = debtor_id
@@ -346,19 +346,12 @@ class Matcher:
         """Open invoices by (amount, currency), oldest due first, at most MAX_CANDIDATES each."""
         found: dict[tuple[Decimal, str], list[Invoice]] = {}
         amounts = sorted({amount for amount, _ in wanted})
-        for chunk in _chunks(amounts):
-            for invoice in self.session.scalars(
-                self.base.where(Invoice.open_amount.in_(chunk)).order_by(Invoice.due_date, Invoice.id)
-            ):
+        for among in bulk.among(self.session, Invoice.open_amount, amounts):
+            for invoice in self.session.scalars(self.base.where(among).order_by(Invoice.due_date, Invoice.id)):
                 key = (invoice.open_amount, invoice.currency)
                 if key in wanted and len(found.setdefault(key, [])) < MAX_CANDIDATES:
                     found[key].append(invoice)
         return found
-
-
-def _chunks(values: list, size: int = 1000):
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def book(
@@ -395,15 +388,9 @@ def book(
 def _learn_accounts(session: Session, organisation_id: int, accounts: dict[str, int]) -> None:
     """Remember the accounts debtors paid from (the first debtor seen with an account keeps it)."""
     known = set()
-    ibans = sorted(accounts)
-    for start in range(0, len(ibans), 1000):
+    for among in bulk.among(session, DebtorAccount.iban, sorted(accounts)):
         known.update(
-            session.scalars(
-                select(DebtorAccount.iban).where(
-                    DebtorAccount.organisation_id == organisation_id,
-                    DebtorAccount.iban.in_(ibans[start : start + 1000]),
-                )
-            )
+            session.scalars(select(DebtorAccount.iban).where(DebtorAccount.organisation_id == organisation_id, among))
         )
     new = [
         {"organisation_id": organisation_id, "debtor_id": debtor_id, "iban": iban}
