@@ -157,7 +157,9 @@ def placeholder_values(
         "interest_total": format_currency(interest, currency, locale=locale),
         "costs_total": format_currency(costs, currency, locale=locale),
         "oldest_due_date": format_date(min(due_dates), "long", locale=locale) if due_dates else "",
-        "payment_reference": invoices[0].payment_reference if invoices else "",
+        # Several invoices: every reference, so that a transfer quoting them (the bank puts a list in its free text)
+        # is matched to all of them, not booked on the first with the rest as credit.
+        "payment_reference": ", ".join(i.payment_reference or i.number for i in invoices),
         "pay_link": pay_link,
         "organisation_name": organisation.name,
         "organisation_iban": organisation.iban,

@@ -18,7 +18,7 @@ PLACEHOLDERS = {
     "interest_total": "the statutory interest to date on them (0.00 where none is claimed)",
     "costs_total": "the collection costs owed on them (0.00 where none are claimed)",
     "oldest_due_date": "the earliest due date among them",
-    "payment_reference": "the payment reference (of a single invoice, else of the first)",
+    "payment_reference": "the payment reference (of several invoices: each one's, separated by commas)",
     "pay_link": "the link to the self-service page",
     "organisation_name": "your organisation's name",
     "organisation_iban": "your IBAN",
