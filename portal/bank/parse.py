@@ -5,6 +5,7 @@ split. A file that cannot be read is refused whole (StatementError says where); 
 real exports do not always add up.
 """
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -70,46 +71,94 @@ def parse(content: bytes) -> Statement:
 # --- camt.053 -------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _any_namespace(path: str) -> str:
+    """A path of local names ("NtryDtls/TxDtls") for lxml's own (C) lookups, in whatever namespace the camt version
+    uses: "{*}NtryDtls/{*}TxDtls"."""
+    return "/".join("{*}" + step for step in path.split("/"))
+
+
 def _children(element, name: str) -> list:
-    return element.findall(name)
+    return element.findall(_any_namespace(name))
 
 
 def _find(element, path: str):
-    """The first element along a path of local names ("NtryDtls/TxDtls"): the namespaces are gone (_strip)."""
-    return element.find(path)
+    """The first element along a path of local names."""
+    return element.find(_any_namespace(path))
 
 
 def _text(element, path: str) -> str:
     if element is None:
         return ""
-    found = element.findtext(path)
+    found = element.findtext(_any_namespace(path))
     return " ".join(found.split()) if found else ""
 
 
-def _strip(root) -> None:
-    """Every element by its local name, whatever the camt version's namespace: then lxml's own (C) path lookups
-    find them, much faster than comparing names in Python."""
-    for element in root.iter():
-        if isinstance(element.tag, str) and "}" in element.tag:
-            element.tag = element.tag.rsplit("}", 1)[-1]
-    etree.cleanup_namespaces(root)
+class _Fields:
+    """Reads many paths under an element in one compiled XPath call: the text of each path's first match, its
+    whitespace collapsed (what _text gives, one lookup each). At 10,000 entries of a dozen fields that is a tenth
+    of a second instead of half a second."""
+
+    def __init__(self, namespace: str, paths: dict[str, str]):
+        def qualified(path: str) -> str:
+            # Attributes and text() have no namespace; elements are in the document's (if it has one).
+            steps = path.split("/")
+            return "/".join(s if s.startswith("@") or s == "text()" or not namespace else f"c:{s}" for s in steps)
+
+        # normalize-space() leaves no tab in a value: the tab separates them. concat() wants two arguments or more.
+        self.names = list(paths)
+        self.xpath = etree.XPath(
+            "concat(" + ", '\t', ".join(f"normalize-space({qualified(p)})" for p in paths.values()) + ", '')",
+            namespaces={"c": namespace} if namespace else None,
+        )
+
+    def __call__(self, element) -> dict[str, str]:
+        values = self.xpath(element).split("\t")
+        # normalize-space() collapses XML's whitespace only; str.split() also the rest of Unicode's, as _text does.
+        return {name: v if v.isascii() else " ".join(v.split()) for name, v in zip(self.names, values, strict=True)}
 
 
-def _amount(element, path: str, where: str) -> tuple[Decimal, str]:
-    found = _find(element, path)
-    if found is None:
+_ENTRY_FIELDS = {
+    "status_code": "Sts/Cd",
+    "status": "Sts/text()",  # camt.053.001.02: the code itself; later versions: the Cd above
+    "amount": "Amt",
+    "currency": "Amt/@Ccy",
+    "indicator": "CdtDbtInd",
+    "reversal": "RvslInd",
+    "booked": "BookgDt/Dt",
+    "booked_at": "BookgDt/DtTm",
+    "valued": "ValDt/Dt",
+    "valued_at": "ValDt/DtTm",
+    "bank_reference": "AcctSvcrRef",
+    "information": "AddtlNtryInf",
+}
+_TRANSACTION_FIELDS = {
+    "amount": "AmtDtls/TxAmt/Amt",
+    "currency": "AmtDtls/TxAmt/Amt/@Ccy",
+    "return_reason": "RtrInf/Rsn/Cd",
+    "debtor": "RltdPties/Dbtr/Nm",
+    "debtor_iban": "RltdPties/DbtrAcct/Id/IBAN",
+    "creditor": "RltdPties/Cdtr/Nm",
+    "creditor_iban": "RltdPties/CdtrAcct/Id/IBAN",
+    "reference": "RmtInf/Strd/CdtrRefInf/Ref",
+    "end_to_end": "Refs/EndToEndId",
+}
+
+
+def _amount(text: str, currency: str, element, path: str, where: str) -> tuple[Decimal, str]:
+    if not text and _find(element, path) is None:
         raise StatementError(f"{where}: no {path}")
     try:
-        value = Decimal((found.text or "").strip())
+        value = Decimal(text)
     except InvalidOperation:
-        raise StatementError(f"{where}: {path} is not an amount: {found.text!r}") from None
+        raise StatementError(f"{where}: {path} is not an amount: {text!r}") from None
     if value < 0 or value != value.quantize(Decimal("0.01")):
         raise StatementError(f"{where}: {path} must be a positive amount with at most two decimals: {value}")
-    return value, found.get("Ccy", "")
+    return value, currency
 
 
-def _date(element, path: str, where: str, required: bool = True) -> date | None:
-    raw = _text(element, path + "/Dt") or _text(element, path + "/DtTm")[:10]
+def _date(day: str, moment: str, path: str, where: str, required: bool = True) -> date | None:
+    raw = day or moment[:10]
     if not raw:
         if required:
             raise StatementError(f"{where}: no {path}")
@@ -136,16 +185,16 @@ def _xml(content: bytes):
 
 def parse_camt(content: bytes) -> Statement:
     root = _xml(content)
-    namespace = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
+    namespace = etree.QName(root).namespace or ""
     version = re.search(r"camt\.053\.001\.(\d\d)", namespace)
-    _strip(root)
-    if root.tag != "Document" or _find(root, "BkToCstmrStmt") is None:
+    if etree.QName(root).localname != "Document" or _find(root, "BkToCstmrStmt") is None:
         raise StatementError("not a camt.053 statement: no Document/BkToCstmrStmt")
     if version and not 2 <= int(version[1]) <= 8:
         raise StatementError(f"camt.053.001.{version[1]} is not a version Duly reads (.001.02 to .001.08)")
     statements = _children(_find(root, "BkToCstmrStmt"), "Stmt")
     if not statements:
         raise StatementError("the file holds no statement (Stmt)")
+    entry_fields, transaction_fields = _Fields(namespace, _ENTRY_FIELDS), _Fields(namespace, _TRANSACTION_FIELDS)
     result = Statement(format="camt053", account="")
     position = 0
     for s, stmt in enumerate(statements, 1):
@@ -156,27 +205,29 @@ def parse_camt(content: bytes) -> Statement:
         result.statement_id = result.statement_id or _text(stmt, "Id")
         for n, entry in enumerate(_children(stmt, "Ntry"), 1):
             where = f"statement {s}, entry {n}"
-            if _text(entry, "Sts/Cd") or _text(entry, "Sts"):
-                status = _text(entry, "Sts/Cd") or _text(entry, "Sts")
-                if status not in ("BOOK", ""):
-                    continue  # pending or information only: not booked yet
-            total, currency = _amount(entry, "Amt", where)
-            indicator = _text(entry, "CdtDbtInd")
+            fields = entry_fields(entry)
+            if (fields["status_code"] or fields["status"]) not in ("BOOK", ""):
+                continue  # pending or information only: not booked yet
+            total, currency = _amount(fields["amount"], fields["currency"], entry, "Amt", where)
+            indicator = fields["indicator"]
             if indicator not in ("CRDT", "DBIT"):
                 raise StatementError(f"{where}: CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
-            reversal = _text(entry, "RvslInd").lower() == "true"
-            booked = _date(entry, "BookgDt", where)
-            valued = _date(entry, "ValDt", where, required=False)
-            bank_ref = _text(entry, "AcctSvcrRef")
+            reversal = fields["reversal"].lower() == "true"
+            booked = _date(fields["booked"], fields["booked_at"], "BookgDt", where)
+            valued = _date(fields["valued"], fields["valued_at"], "ValDt", where, required=False)
+            credit = indicator == "CRDT"
+            party = "debtor" if credit else "creditor"
             details = [tx for nd in _children(entry, "NtryDtls") for tx in _children(nd, "TxDtls")]
             parts = []
             for tx in details or [None]:
                 amount, tx_currency = (total, currency)
+                tx_fields = transaction_fields(tx) if tx is not None else dict.fromkeys(_TRANSACTION_FIELDS, "")
                 if tx is not None and len(details) > 1:
-                    amount, tx_currency = _amount(tx, "AmtDtls/TxAmt/Amt", f"{where}, transaction")
-                credit = indicator == "CRDT"
-                party = "Dbtr" if credit else "Cdtr"
-                return_reason = _text(tx, "RtrInf/Rsn/Cd") if tx is not None else ""
+                    amount, tx_currency = _amount(
+                        tx_fields["amount"], tx_fields["currency"], tx, "AmtDtls/TxAmt/Amt", f"{where}, transaction"
+                    )
+                return_reason = tx_fields["return_reason"]
+                unstructured = " ".join(u.text or "" for u in _all(tx, "RmtInf/Ustrd")) if tx is not None else ""
                 position += 1
                 parts.append(
                     Entry(
@@ -187,20 +238,12 @@ def parse_camt(content: bytes) -> Statement:
                         credit=credit,
                         is_return=reversal or bool(return_reason),
                         return_reason=return_reason or ("reversal" if reversal else ""),
-                        name=_text(tx, f"RltdPties/{party}/Nm") if tx is not None else "",
-                        iban=_text(tx, f"RltdPties/{party}Acct/Id/IBAN") if tx is not None else "",
-                        reference=_text(tx, "RmtInf/Strd/CdtrRefInf/Ref") if tx is not None else "",
-                        end_to_end=_end_to_end(_text(tx, "Refs/EndToEndId")) if tx is not None else "",
-                        remittance=" ".join(
-                            filter(
-                                None,
-                                [
-                                    " ".join(u.text or "" for u in _all(tx, "RmtInf/Ustrd")) if tx is not None else "",
-                                    _text(entry, "AddtlNtryInf"),
-                                ],
-                            )
-                        ),
-                        bank_reference=bank_ref,
+                        name=tx_fields[party],
+                        iban=tx_fields[f"{party}_iban"],
+                        reference=tx_fields["reference"],
+                        end_to_end=_end_to_end(tx_fields["end_to_end"]),
+                        remittance=" ".join(filter(None, [unstructured, fields["information"]])),
+                        bank_reference=fields["bank_reference"],
                         position=position,
                     )
                 )

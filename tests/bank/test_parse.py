@@ -95,3 +95,56 @@ def test_an_mt940_file_cut_off_in_a_transaction_is_refused():
     whole = _sample("sample3")
     with pytest.raises(StatementError, match="cut off"):
         parse(whole[:560])
+
+
+LATER_CAMT = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><Stmt><Id>S-8</Id>
+<Acct><Id><Othr><Id>ACC-1</Id></Othr></Id></Acct>
+<Ntry><Amt Ccy="EUR">12.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<BookgDt><DtTm>2026-05-04T10:00:00</DtTm></BookgDt><NtryDtls><TxDtls><RltdPties>
+<Dbtr><Nm>  Jan\t de\u2003Vries </Nm></Dbtr><DbtrAcct><Id><IBAN>NL02INGB0002447973</IBAN></Id></DbtrAcct></RltdPties>
+<RmtInf><Ustrd>INV-1</Ustrd><Ustrd>INV-2</Ustrd></RmtInf><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs></TxDtls>
+</NtryDtls><AddtlNtryInf> with  thanks </AddtlNtryInf></Ntry>
+<Ntry><Amt Ccy="EUR">5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts>
+<BookgDt><Dt>2026-05-04</Dt></BookgDt></Ntry>
+<Ntry><Amt Ccy="USD">7.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd><BookgDt><Dt>2026-05-05</Dt></BookgDt>
+<ValDt><Dt>2026-05-06</Dt></ValDt><NtryDtls>
+<TxDtls><AmtDtls><TxAmt><Amt Ccy="USD">3.00</Amt></TxAmt></AmtDtls><RltdPties><Cdtr><Nm>Shop</Nm></Cdtr>
+<CdtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></CdtrAcct></RltdPties>
+<RmtInf><Strd><CdtrRefInf><Ref>RF18 5390 0754 7034</Ref></CdtrRefInf></Strd></RmtInf></TxDtls>
+<TxDtls><AmtDtls><TxAmt><Amt>4.00</Amt></TxAmt></AmtDtls><RtrInf><Rsn><Cd>AC04</Cd></Rsn></RtrInf></TxDtls>
+</NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"""
+
+
+@pytest.mark.parametrize("namespace", [True, False])
+def test_a_later_camt_version_field_by_field(namespace):
+    """Status and booking time as later versions write them, a batch split, whitespace (Unicode's too) collapsed
+    in each field; with the camt namespace or none."""
+    content = (
+        LATER_CAMT if namespace else LATER_CAMT.replace(' xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"', "")
+    )
+    statement = parse(content.encode())
+    assert (statement.account, statement.statement_id) == ("ACC-1", "S-8")
+    paid, sent, back = statement.entries  # the pending entry is not booked yet
+    assert (paid.booking_date, paid.amount, paid.credit, paid.name, paid.iban) == (
+        date(2026, 5, 4),
+        Decimal("12.00"),
+        True,
+        "Jan de Vries",
+        "NL02INGB0002447973",
+    )
+    assert (paid.remittance, paid.end_to_end, paid.value_date) == ("INV-1 INV-2 with thanks", "", None)
+    assert (sent.amount, sent.currency, sent.name, sent.reference, sent.return_reason) == (
+        Decimal("3.00"),
+        "USD",
+        "Shop",
+        "RF18 5390 0754 7034",
+        "reversal",
+    )
+    assert (back.amount, back.currency, back.is_return, back.return_reason, back.value_date) == (
+        Decimal("4.00"),
+        "USD",
+        True,
+        "AC04",
+        date(2026, 5, 6),
+    )
