@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from portal import bulk, events
@@ -174,7 +174,7 @@ def import_statement(
     # Credits that name nothing we know: open invoices of exactly their amount, looked up together.
     candidates = matcher.of_amounts({(entry.amount, entry.currency) for _, entry in by_amount})
     for values, entry in by_amount:
-        found = [i.id for i in candidates.get((entry.amount, entry.currency), []) if i.id not in remaining]
+        found = [i for i in candidates.get((entry.amount, entry.currency), []) if i not in remaining]
         if found:
             summary.counts[values["status"]] -= 1
             values.update(status="suggested", how="same amount", candidates=found[:MAX_CANDIDATES])
@@ -212,19 +212,37 @@ def import_statement(
 
 @dataclass
 class Found:
-    invoices: list[Invoice]
+    invoices: list  # rows of MATCH_COLUMNS
     certain: bool
     how: str
     debtor_id: int | None = None
     by_amount: bool = False  # nothing known: look for open invoices of the same amount
 
 
-def _due(session: Session, invoices: list[Invoice], on) -> dict[int, Decimal]:
-    """What each invoice takes of a credit: its principal, or with costs or interest, its whole claim (those few
-    are worked out by the ledger; the rest is read off the row)."""
+def _due(session: Session, invoices: list, on) -> dict[int, Decimal]:
+    """What each invoice (an Invoice or a row of MATCH_COLUMNS) takes of a credit: its principal, or with costs or
+    interest, its whole claim (those few are worked out by the ledger, on the invoices themselves; the rest is read
+    off the row)."""
     if any(has_charges(i) for i in invoices):
-        return ledger.due_now(session, invoices, on)
+        return ledger.due_now(session, [session.get(Invoice, i.id) for i in invoices], on)
     return {i.id: i.open_amount if i.status == "open" else ZERO for i in invoices}
+
+
+# What matching and booking read of an invoice. The matcher holds thousands: rows, at a fraction of the cost of ORM
+# objects (and of the garbage collector's passes over them).
+MATCH_COLUMNS = (
+    Invoice.id,
+    Invoice.debtor_id,
+    Invoice.number,
+    Invoice.payment_reference,
+    Invoice.currency,
+    Invoice.issue_date,
+    Invoice.due_date,
+    Invoice.open_amount,
+    Invoice.status,
+    Invoice.costs_charged,
+    Invoice.interest_from,
+)
 
 
 class Matcher:
@@ -243,16 +261,19 @@ class Matcher:
             tokens.update(found[1])
             if entry.iban:
                 ibans.add(normalise(entry.iban))
-        base = select(Invoice).where(
-            Invoice.organisation_id == organisation_id, Invoice.kind == "invoice", Invoice.status == "open"
+        self.open_ones = (
+            Invoice.organisation_id == organisation_id,
+            Invoice.kind == "invoice",
+            Invoice.status == "open",
         )
-        self.by_reference: dict[str, Invoice] = {}
+        base = select(*MATCH_COLUMNS).where(*self.open_ones)
+        self.by_reference: dict[str, object] = {}
         for among in bulk.among(session, Invoice.payment_reference, sorted(references)):
-            for invoice in session.scalars(base.where(among)):
+            for invoice in session.execute(base.where(among)):
                 self.by_reference[normalise(invoice.payment_reference)] = invoice
-        self.by_number: dict[str, Invoice] = {}
+        self.by_number: dict[str, object] = {}
         for among in bulk.among(session, Invoice.number, sorted(tokens)):
-            for invoice in session.scalars(base.where(among)):
+            for invoice in session.execute(base.where(among)):
                 self.by_number[invoice.number] = invoice
         self.debtor_by_iban: dict[str, int] = {}
         for among in bulk.among(session, DebtorAccount.iban, sorted(ibans)):
@@ -320,7 +341,7 @@ class Matcher:
         # 3. A known account of a debtor, and the amount of one open invoice or of its oldest ones together.
         debtor_id = self.debtor_by_iban.get(normalise(entry.iban)) if entry.iban else None
         if debtor_id is not None:
-            open_ones = self.session.scalars(
+            open_ones = self.session.execute(
                 self.base.where(Invoice.debtor_id == debtor_id, Invoice.currency == entry.currency).order_by(
                     Invoice.due_date, Invoice.id
                 )
@@ -342,15 +363,27 @@ class Matcher:
             return Found(invoices, False, "invoice numbers of several debtors")
         return Found([], False, "", by_amount=True)
 
-    def of_amounts(self, wanted: set[tuple[Decimal, str]]) -> dict[tuple[Decimal, str], list[Invoice]]:
-        """Open invoices by (amount, currency), oldest due first, at most MAX_CANDIDATES each."""
-        found: dict[tuple[Decimal, str], list[Invoice]] = {}
+    def of_amounts(self, wanted: set[tuple[Decimal, str]]) -> dict[tuple[Decimal, str], list[int]]:
+        """Ids of open invoices by (amount, currency), oldest due first, at most MAX_CANDIDATES each (counted by the
+        database: a common amount has hundreds)."""
+        found: dict[tuple[Decimal, str], list[int]] = {}
         amounts = sorted({amount for amount, _ in wanted})
         for among in bulk.among(self.session, Invoice.open_amount, amounts):
-            for invoice in self.session.scalars(self.base.where(among).order_by(Invoice.due_date, Invoice.id)):
-                key = (invoice.open_amount, invoice.currency)
-                if key in wanted and len(found.setdefault(key, [])) < MAX_CANDIDATES:
-                    found[key].append(invoice)
+            order = func.row_number().over(
+                partition_by=(Invoice.open_amount, Invoice.currency), order_by=(Invoice.due_date, Invoice.id)
+            )
+            ranked = (
+                select(Invoice.id, Invoice.open_amount, Invoice.currency, order.label("place"))
+                .where(*self.open_ones, among)
+                .subquery()
+            )
+            for invoice_id, amount, currency in self.session.execute(
+                select(ranked.c.id, ranked.c.open_amount, ranked.c.currency)
+                .where(ranked.c.place <= MAX_CANDIDATES)
+                .order_by(ranked.c.open_amount, ranked.c.currency, ranked.c.place)
+            ):
+                if (amount, currency) in wanted:
+                    found.setdefault((amount, currency), []).append(invoice_id)
         return found
 
 

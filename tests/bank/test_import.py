@@ -208,3 +208,20 @@ def test_a_return_that_takes_back_nothing_of_ours_can_be_set_aside(db_session, b
         match_by_hand(db_session, organisation.id, tx.id, [inv["A-1"].id], actor_user_id=None)
     dismiss(db_session, organisation.id, tx.id, actor_user_id=None, why="direct debit elsewhere")
     assert tx.status == "dismissed"
+
+
+def test_same_amount_suggests_the_five_oldest_due_and_not_what_the_statement_paid(db_session, books):
+    organisation, ann, bob, inv = books
+    same = [make_invoice(db_session, bob, "77.00", number=f"S-{n}", days_overdue=n) for n in range(8)]
+    dollars = make_invoice(db_session, ann, "77.00", number="S-USD", currency="USD", days_overdue=30)
+    credits = [
+        Credit(Decimal("77.00"), name="Bob", text="S-7"),  # the oldest, paid by its number first
+        Credit(Decimal("77.00"), name="Someone", text="thanks"),
+    ]
+
+    _import(db_session, organisation, credits)
+
+    suggested = db_session.scalar(select(BankTransaction).where(BankTransaction.status == "suggested"))
+    # The five oldest due in euros, of which the statement itself paid the oldest.
+    assert suggested.candidates == [i.id for i in same[6:2:-1]] and dollars.id not in suggested.candidates
+    assert ledger_discrepancies(db_session, organisation.id) == []
