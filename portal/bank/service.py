@@ -69,6 +69,7 @@ def dedup_keys(statement: Statement) -> list[str]:
     return keys
 
 
+@bulk.collector_paused()
 def import_statement(
     session: Session,
     organisation_id: int,

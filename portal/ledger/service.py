@@ -707,7 +707,10 @@ def record_payments(
                         open_amount=left,
                     )
                 )
+        # Rows that point at the invoices go in before the invoices change: their foreign-key checks then meet the
+        # row versions this transaction locked already, instead of locking each new version once more.
         bulk.insert_rows(session, Allocation.__table__, [{**a, "created_at": now} for a in allocations])
+        bulk.insert_rows(session, Event.__table__, event_rows)  # not an ORM flush per row
         if changes and bulk.postgres(session):
             _pay_set_wise(session, organisation_id, invoices, changes)
         elif changes:
@@ -730,7 +733,6 @@ def record_payments(
                     for invoice_id, (left, settled_on) in changes.items()
                 ],
             )
-        bulk.insert_rows(session, Event.__table__, event_rows)  # not an ORM flush per row
     # Invoices the session holds (a statement's matcher holds thousands) are stale now: the columns written are
     # reloaded when next read. Naming them spares expire() its walk over each invoice's relationships.
     for (cls, primary_key, *_), obj in list(session.identity_map.items()):

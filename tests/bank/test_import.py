@@ -1,6 +1,7 @@
 """Importing statements: certain matches booked (reference, invoice numbers, known account and amount), the rest
 suggested or unmatched; returns reopen; the same transaction never twice; a bad file leaves nothing."""
 
+import gc
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import StatementError
 from portal.bank.service import import_statement
 from portal.events import Event
+from portal.ledger import service as ledger
 from portal.ledger.models import Payment
 from portal.ledger.service import ledger_discrepancies
 from portal.reminders.models import Reminder, ReminderItem
@@ -225,3 +227,18 @@ def test_same_amount_suggests_the_five_oldest_due_and_not_what_the_statement_pai
     # The five oldest due in euros, of which the statement itself paid the oldest.
     assert suggested.candidates == [i.id for i in same[6:2:-1]] and dollars.id not in suggested.candidates
     assert ledger_discrepancies(db_session, organisation.id) == []
+
+
+def test_the_cycle_collector_waits_for_the_import_and_runs_again_after(db_session, books, monkeypatch):
+    organisation, ann, bob, inv = books
+    seen = []
+    record_payments = ledger.record_payments
+    monkeypatch.setattr(
+        ledger, "record_payments", lambda *a, **kw: seen.append(gc.isenabled()) or record_payments(*a, **kw)
+    )
+
+    _import(db_session, organisation, [Credit(Decimal("121.00"), name="Ann", text="A-1")])
+    with pytest.raises(StatementError):
+        import_statement(db_session, organisation.id, b"<Document><x>", filename="bad.xml")
+
+    assert seen == [False] and gc.isenabled()
