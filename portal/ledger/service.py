@@ -778,9 +778,10 @@ _ADD_TO_BALANCES = text(
 
 def _pay_set_wise(session: Session, organisation_id: int, invoices: dict, changes: dict) -> None:
     """PostgreSQL: the paid invoices in one UPDATE, with the summaries' row trigger standing aside (migration
-    0015), then the summaries moved by what the trigger would have moved, once per due date and per debtor. Two
-    upserts instead of four statements an invoice: at 8,500 invoices, 0.1 s instead of 2 s. The invoices are
-    locked (record_payments), so their old amounts, read then, are the amounts the UPDATE replaces."""
+    0015), then the summaries moved by what the trigger would have moved, once per due date and per debtor: two
+    upserts instead of four statements an invoice (for 8,500 invoices among a million, a quarter of a second
+    instead of three). The invoices are locked (record_payments), so their old amounts, read then, are the amounts
+    the UPDATE replaces."""
     totals: dict[tuple, list] = {}
     balances: dict[tuple, list] = {}
     for invoice_id, (left, _) in changes.items():
@@ -810,7 +811,7 @@ def _pay_set_wise(session: Session, organisation_id: int, invoices: dict, change
         },
     )
     session.execute(text("SELECT set_config('duly.bulk_totals', 'off', true)"))
-    # In key order, as every booking takes these rows: two imports wait for each other instead of deadlocking.
+    # Sorted, so that two bulk bookings take these rows in the same order: one waits for the other, no deadlock.
     totals = {key: moved for key, moved in sorted(totals.items()) if moved != [ZERO, 0]}
     balances = {key: moved for key, moved in sorted(balances.items()) if moved != [ZERO, 0]}
     if totals:
