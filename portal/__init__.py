@@ -1,5 +1,6 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
+import hmac
 import importlib
 from datetime import date
 
@@ -56,10 +57,16 @@ def _init_extensions(app: Flask) -> None:
     from portal.organisations import models as org_models
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        # A deactivated user's open sessions end with the next request, not at their next sign-in.
+    def load_user(session_id: str):
+        # A deactivated user's open sessions end with the next request, not at their next sign-in; so do those
+        # signed in before the password last changed (User.get_id: "id:stamp").
+        user_id, _, stamp = session_id.partition(":")
+        if not user_id.isdigit() or not stamp:
+            return None
         user = db.session.get(org_models.User, int(user_id))
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
+            return None
+        return user
 
     import portal.models  # noqa: F401 - every model registered before the first query or migration
 

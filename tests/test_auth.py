@@ -191,6 +191,48 @@ def test_password_reset_by_mail(client, db_session, auth):
     assert client.get(path).status_code == 410  # used once, dead after
 
 
+def test_a_new_password_ends_the_other_sessions(app, client, db_session, auth):
+    """Someone who may have had the password (or a session cookie) is out once the owner resets it; the session
+    that reset it stays signed in, and so does a sign-in with the new password."""
+    from tests.conftest import Auth
+
+    user = make_user(db_session, make_organisation(db_session))
+    other = app.test_client()
+    assert Auth(other).login(user.email, PASSWORD).status_code == 303
+    assert other.get("/cockpit/").status_code == 200
+    client.post(
+        "/password/forgot", data={"email": user.email, "csrf_token": csrf_from(client.get("/password/forgot").text)}
+    )
+    path, _ = _reset_link(db_session, user.email)
+    client.get(path)
+    done = client.post(
+        "/password/reset",
+        data={
+            "password": "brand new password",
+            "confirm": "brand new password",
+            "csrf_token": csrf_from(client.get("/password/reset").text),
+        },
+    )
+    assert done.status_code == 303
+    assert client.get("/cockpit/").status_code == 200  # the one that chose it
+
+    ended = other.get("/cockpit/")
+    assert ended.status_code == 302 and ended.headers["Location"].startswith("/login")
+    assert Auth(other).login(user.email, "brand new password").status_code == 303
+    assert other.get("/cockpit/").status_code == 200
+
+
+def test_a_session_without_the_password_stamp_is_signed_out(app, client, db_session, auth):
+    """Sessions from before the stamp (a bare user id), or with a forged one, load nobody."""
+    user = make_user(db_session, make_organisation(db_session))
+    for forged in (str(user.id), f"{user.id}:0000", f"{user.id}:"):
+        with client.session_transaction() as session:
+            session["_user_id"] = forged
+            session["_fresh"] = True
+        response = client.get("/cockpit/")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login"), forged
+
+
 def test_password_reset_for_unknown_address_says_the_same(client, db_session):
     before = db_session.scalar(select(MailMessage.id).order_by(MailMessage.id.desc()).limit(1))
     response = client.post(

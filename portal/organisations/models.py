@@ -1,9 +1,12 @@
 """The tenant (a supplier organisation), its users and their one-time tokens."""
 
+import hashlib
+import hmac
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -146,6 +149,17 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active and self.password_hash is not None
+
+    def get_id(self) -> str:
+        """What a session remembers of its user: the id and a stamp of the password (Flask-Login's "alternative
+        token"). A new password changes the stamp, so a reset ends every other session of the account, a stolen
+        one included; the session that set it signs in again."""
+        return f"{self.id}:{self.session_stamp()}"
+
+    def session_stamp(self) -> str:
+        # Keyed with the app's secret: the cookie, which anyone holding it can read, tells nothing of the hash.
+        key = current_app.config["SECRET_KEY"].encode()
+        return hmac.new(key, (self.password_hash or "").encode(), hashlib.sha256).hexdigest()[:20]
 
     def can(self, role: str) -> bool:
         """Roles are ordered: an owner can do what a controller can, a controller what a viewer can."""
