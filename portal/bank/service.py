@@ -347,12 +347,14 @@ class Matcher:
                     Invoice.due_date, Invoice.id
                 )
             ).all()
-            exact = [i for i in open_ones if i.open_amount == entry.amount]
+            # What each would take: its whole claim where costs or interest were added (what the reminder asked).
+            due = _due(self.session, open_ones, entry.booking_date) if open_ones else {}
+            exact = [i for i in open_ones if due[i.id] == entry.amount]
             if exact:
                 return Found(exact[:1], True, f"known account {entry.iban} and the amount of {exact[0].number}")
             running = ZERO
             for n, invoice in enumerate(open_ones, 1):
-                running += invoice.open_amount
+                running += due[invoice.id]
                 if running == entry.amount and n > 1:
                     return Found(open_ones[:n], True, f"known account {entry.iban} and {n} invoices together")
                 if running > entry.amount:

@@ -116,6 +116,32 @@ def test_a_bank_payment_of_the_whole_claim_is_split_over_costs_interest_and_prin
     assert ledger_discrepancies(live_db, organisation.id) == []
 
 
+def test_a_known_account_paying_the_whole_claim_without_a_reference_is_matched_by_that_amount(app, live_db, smtpd):
+    """Matching by a debtor's known account and the amount compares with what the reminder asked: the principal
+    with its interest and costs, not the principal alone."""
+    from portal.bank.models import DebtorAccount
+
+    organisation, debtor, invoice = _setup(live_db, "business")
+    _send(app, live_db, smtpd, organisation)
+    live_db.add(DebtorAccount(organisation_id=organisation.id, debtor_id=debtor.id, iban="NL02INGB0002447973"))
+    live_db.commit()
+    today = organisation.today()
+    stored = live_db.get(Invoice, invoice.id)
+    owed = claims(live_db, organisation, stored.debtor, [stored], today)[stored.id]
+    assert owed.total == D("1394.86")
+    statement = camt053(
+        organisation.iban, today, [Credit(owed.total, name="Klant", iban="NL02INGB0002447973", text="betaling")]
+    )
+
+    summary = import_statement(live_db, organisation.id, statement, filename="s.xml")
+    live_db.commit()
+
+    assert summary.line().startswith("entries=1 booked=1"), summary.line()
+    live_db.expire_all()
+    assert live_db.get(Invoice, invoice.id).status == "paid"
+    assert ledger_discrepancies(live_db, organisation.id) == []
+
+
 def test_the_dry_run_states_the_claim_each_message_would_make(app, live_db):
     from portal.reminders.dryrun import dry_run
 
