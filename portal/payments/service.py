@@ -24,7 +24,7 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
-from portal.ledger.models import Payment
+from portal.ledger.models import Allocation, Payment
 from portal.mail.service import queue_mail
 from portal.money import ZERO
 from portal.organisations.models import Organisation
@@ -335,7 +335,7 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
         allocations=allocations,
     )
     mp.payment_id = payment.id
-    _queue_receipt(session, organisation, mp)
+    _queue_receipt(session, organisation, mp, payment)
     # What was paid leaves the schedule now, not at the clock's next planning run.
     enqueue_after_commit(session, "workers.jobs.plan_organisation", mp.organisation_id)
     return "booked"
@@ -380,19 +380,38 @@ def _reverse(session: Session, mp: MolliePayment, remote: dict) -> str:
     return outcome
 
 
-def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayment) -> None:
-    """One receipt per booked payment: queued in the booking's own transaction, so never twice nor lost."""
+def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayment, payment: Payment) -> None:
+    """One receipt per booked payment: queued in the booking's own transaction, so never twice nor lost. It says
+    what the payment paid, as booked: per invoice, split over principal, interest and costs where it paid those
+    (in the legal order, the costs come first), and what stays as the debtor's credit."""
     debtor = session.get(Debtor, mp.debtor_id)
     address = debtor.dunning_email
     if not address:
         return
+    booked: dict[int, dict] = {}
+    for allocation in session.scalars(
+        select(Allocation).where(Allocation.payment_id == payment.id).order_by(Allocation.id)
+    ):
+        line = booked.setdefault(
+            allocation.invoice_id,
+            {"number": session.get(Invoice, allocation.invoice_id).number, "total": ZERO, "parts": {}},
+        )
+        line["total"] += allocation.amount
+        line["parts"][allocation.component] = line["parts"].get(allocation.component, ZERO) + allocation.amount
+    lines = sorted(booked.values(), key=lambda line: line["number"])
     language = debtor.language if debtor.language in LOCALES else "nl"
     with force_locale(LOCALES[language]):
         queue_mail(
             session,
             to=address,
             template="payment_receipt",
-            context={"organisation": organisation, "debtor": debtor, "mp": mp, "items": mp.items},
+            context={
+                "organisation": organisation,
+                "debtor": debtor,
+                "mp": mp,
+                "lines": lines,
+                "credit": payment.unallocated_amount,
+            },
             from_address=_sender(organisation),
             organisation_id=organisation.id,
         )

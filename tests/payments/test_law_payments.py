@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal.invoices.models import Invoice
 from portal.law.claims import charges_for_step, record_charges
 from portal.ledger.models import Allocation
+from portal.mail.models import MailMessage
 from portal.payments.models import MolliePayment
 from portal.reminders.models import Step
 from tests.factories import make_debtor, make_invoice, make_organisation
@@ -47,3 +48,10 @@ def test_a_late_invoice_is_paid_online_with_its_interest_and_costs_in_the_legal_
     paid = one(live_db, select(Invoice))
     assert (paid.status, paid.costs_paid, paid.interest_paid) == ("paid", Decimal("181.50"), Decimal("3.36"))
     assert balanced(live_db, organisation.id)
+    # The receipt says what the payment paid, as booked: the invoice, split in the legal order.
+    receipt = one(live_db, select(MailMessage).where(MailMessage.template == "payment_receipt"))
+    assert (
+        "F-1: €1,394.86 (collection costs €181.50, statutory interest €3.36, principal €1,210.00)" in receipt.body_text
+    )
+    assert "collection costs" in receipt.body_html and "€181.50" in receipt.body_html
+    assert "credit" not in receipt.body_text

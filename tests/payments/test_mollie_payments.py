@@ -385,3 +385,33 @@ def test_method_names_that_are_words_come_in_the_debtors_language(app, live_db, 
     organisation, debtor, first, second = shop
     page = visitor(app, live_db, debtor).get("/s/").text  # the debtor reads Dutch
     assert "Veilig via Mollie: iDEAL · Creditcard · Apple Pay" in page
+
+
+def test_the_receipt_says_what_was_booked_and_what_stays_as_credit(app, live_db, shop, mollie_sim):
+    """A bank transfer paid F-2 while the debtor was paying both online: the receipt lists what the payment paid
+    (F-1) and the rest kept as the debtor's credit, in the debtor's language."""
+    from portal.ledger import service as ledger
+
+    organisation, debtor, first, second = shop
+    client = visitor(app, live_db, debtor)
+    pay(client, first.id, second.id)
+    mp = one(live_db, select(MolliePayment))
+    ledger.record_payment(
+        live_db,
+        organisation.id,
+        debtor.id,
+        Decimal("21.50"),
+        "EUR",
+        organisation.today(),
+        method="bank",
+        allocations=[(second.id, Decimal("21.50"))],
+    )
+    live_db.commit()
+    mollie_sim.set_status(mp.mollie_id, "paid")
+    assert webhook(client, mp.mollie_id).status_code == 200
+
+    receipt = one(live_db, select(MailMessage).where(MailMessage.template == "payment_receipt"))
+    text = receipt.body_text.replace("\xa0", " ")
+    assert "F-1: € 100,00" in text and "F-2" not in text
+    assert "Als tegoed bij ons bewaard: € 21,50" in text
+    assert balanced(live_db, organisation.id)
