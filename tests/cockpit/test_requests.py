@@ -212,6 +212,17 @@ def test_messages_from_debtors_are_listed_inert(client, db_session, org, signed_
     assert client.get("/cockpit/requests/messages?q=nobody").text.count("0612345678") == 0
 
 
+def test_a_message_keeps_the_lines_the_debtor_typed(client, db_session, org, signed_in):
+    debtor = make_debtor(db_session, org, name="Schrijver B.V.")
+    actions.contact(db_session, org, debtor, "Beste,\nDe factuur is betaald.\nGroet, Jan", reply_to="")
+    db_session.flush()
+    page = client.get("/cockpit/requests/messages").text
+    # The text as typed, in a cell whose style keeps line breaks (static/app.css: .keep-lines, pre-line).
+    assert '<td class="keep-lines">Beste,\nDe factuur is betaald.\nGroet, Jan</td>' in page
+    with client.get("/static/app.css") as css:
+        assert ".keep-lines { white-space: pre-line;" in css.text
+
+
 def test_resolving_a_dispute_twice_at_once_makes_one_credit_note(db_session, org, disputed):
     _, invoice, dispute = disputed
     actions.resolve_dispute(db_session, dispute.id, "credited", "", None)
