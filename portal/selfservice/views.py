@@ -95,9 +95,19 @@ def current() -> Visit | None:
 
 def render(template: str, language: str, status: int = 200, **context):
     """Render a self-service template in the page's language (Flask-Babel catalogs under portal/translations)."""
+    other = "en" if language == "nl" else "nl"
     with force_locale(LOCALES[language]):
-        body = render_template(template, language=language, other="en" if language == "nl" else "nl", **context)
+        body = render_template(template, language=language, other=other, in_other=_in_language(other), **context)
     return body, status
+
+
+def _in_language(language: str) -> str | None:
+    """This page (its query too: the invoice a form is for) in another language; None after a POST, whose page
+    holds what was typed and no address to come back to."""
+    if request.method != "GET" or request.endpoint is None:
+        return None
+    args = {key: values for key, values in request.args.to_dict(flat=False).items() if key != "lang"}
+    return url_for(request.endpoint, **(request.view_args or {}), **args, lang=language)
 
 
 def expired(organisation: Organisation | None = None):

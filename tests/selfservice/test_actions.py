@@ -58,6 +58,27 @@ def test_the_page_offers_the_actions(client, setup):
     assert "Promise to pay on a date" in english and "Dispute invoice" in english
 
 
+def test_each_form_page_switches_language_and_keeps_what_it_is_for(client, setup):
+    import html
+    import re
+
+    organisation, debtor, first, second = setup
+    for path in (f"/s/promise?invoice={first.id}", f"/s/invoices/{first.id}/dispute", "/s/contact", "/s/plan"):
+        client.get("/s/?lang=nl")  # the last switch holds for the visit: back to Dutch first
+        dutch = client.get(path)
+        assert dutch.status_code == 200 and "Al uw facturen" in dutch.text, path
+        link = html.unescape(re.search(r'class="lang-switch" href="([^"]+)" lang="en"', dutch.text)[1])
+        assert link.startswith(path.split("?")[0]) and "lang=en" in link, link
+        if "invoice=" in path:
+            assert f"invoice={first.id}" in link  # the same invoice's form, in English
+        english = client.get(link)
+        assert english.status_code == 200 and "All your invoices" in english.text, path
+    # The choice stays for the visit; after a POST sent back with errors there is no switch (what was typed stays).
+    assert "All your invoices" in client.get("/s/contact").text
+    refused = client.post("/s/contact", data={"csrf_token": _token(client), "message": ""})
+    assert refused.status_code == 422 and 'class="lang-switch"' not in refused.text
+
+
 def test_a_promise_within_the_limit_pauses_the_invoices_and_lands_on_the_timeline(client, db_session, setup):
     organisation, debtor, first, second = setup
     form = client.get(f"/s/promise?invoice={first.id}")
