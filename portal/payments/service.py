@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import requests
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 from mollie.api.client import Client
 from mollie.api.error import Error as MollieError
 from mollie.api.error import NotFoundError
@@ -172,8 +172,15 @@ def _new_row(
     numbers = ", ".join(i.number for i, _ in portions)
     what = numbers
     if installment is not None:
+        # Mollie shows the description on its checkout page and the debtor's bank statement: their language.
         plan = installment.arrangement
-        what = f"installment {installment.position} of {plan.installment_count} ({numbers})"
+        with force_locale(LOCALES[debtor.language if debtor.language in LOCALES else "nl"]):
+            what = gettext(
+                "installment %(position)s of %(count)s (%(numbers)s)",
+                position=installment.position,
+                count=plan.installment_count,
+                numbers=numbers,
+            )
     mp = MolliePayment(
         organisation_id=organisation.id,
         debtor_id=debtor.id,

@@ -54,7 +54,7 @@ def test_the_next_installment_is_paid_through_mollie_and_booked_once(app, live_d
 
     assert response.status_code == 303 and response.headers["Location"].startswith(mollie_sim.url + "/checkout/")
     mp = live_db.scalar(select(MolliePayment))
-    assert mp.amount == Decimal("150.00") and "installment 1 of 3" in mp.description
+    assert mp.amount == Decimal("150.00") and "termijn 1 van 3" in mp.description  # the debtor's language
     assert [(i.amount) for i in mp.items] == [Decimal("150.00")]  # the oldest invoice first
     mollie_id = mp.mollie_id
     live_db.rollback()
