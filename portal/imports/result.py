@@ -29,9 +29,11 @@ class ImportResult:
     debtors_created: int = 0
     allocated: int = 0  # credit notes applied to the invoice they correct
     invoice_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was imported in a way the supplier should know of
 
     def summary(self) -> str:
-        return (
+        line = (
             f"invoices={self.invoices} credit_notes={self.credit_notes} "
             f"debtors_created={self.debtors_created} allocated={self.allocated}"
         )
+        return "; ".join([line, *self.notes])

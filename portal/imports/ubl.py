@@ -13,7 +13,7 @@ import binascii
 import re
 import xml.etree.ElementTree as ElementTree  # noqa: S405 - only for its ParseError; parsing goes through defusedxml
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from babel.numbers import is_currency
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import events
 from portal.debtors.models import Debtor
 from portal.debtors.service import DebtorError, create_debtor, find_debtor
 from portal.imports.result import ImportRefused, ImportResult, RowError
@@ -46,6 +47,7 @@ SBDH = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
 CII = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 
 MAX_BYTES = 20 * 1024 * 1024  # a UBL file with an embedded PDF; larger ones are not invoices
+STATUTORY_TERM_DAYS = 30  # the term when none was agreed (DOMAIN.md; art. 6:119a BW)
 MAX_REFERENCE = 35  # Invoice.payment_reference, and what a SEPA structured reference holds
 # Column widths of Invoice and Debtor: longer values are refused here with a message, not by the database.
 MAX_LENGTHS = {"number": 50, "name": 200, "email": 254, "address": 300, "postcode": 20, "city": 100}
@@ -87,6 +89,7 @@ class ParsedDocument:
     due_date: date | None
     currency: str
     payable: Decimal  # amount due (BT-115), positive; a credit note is made negative when it is stored
+    due_date_statutory: bool = False  # the document stated no due date: the statutory 30 days from its date
     payment_reference: str = ""
     billing_reference: str = ""  # the preceding invoice a credit note corrects (BT-25)
     buyer: Buyer = field(default_factory=Buyer)
@@ -248,12 +251,14 @@ def _payment_reference(root: etree._Element) -> str:
 
 
 def _due_date(reader: _Reader, kind: str) -> date | None:
+    """The due date (BT-9), or where UBL 2.0 and some senders put it; None when the document states none (EN 16931
+    then wants payment terms in words, BT-20, which a machine cannot read)."""
     means_due = "cac:PaymentMeans/cbc:PaymentDueDate"
     if kind == "credit_note":
         return reader.date(means_due, "due date", required=False)
     if _text(reader.root, "cbc:DueDate") or not _text(reader.root, means_due):
-        return reader.date("cbc:DueDate", "due date", required=True)
-    return reader.date(means_due, "due date", required=True)  # where UBL 2.0 and some senders put it
+        return reader.date("cbc:DueDate", "due date", required=False)
+    return reader.date(means_due, "due date", required=True)
 
 
 def _buyer(reader: _Reader) -> Buyer:
@@ -328,6 +333,11 @@ def parse_ubl(content: bytes) -> ParsedDocument:
     due_date = _due_date(reader, kind)
     if issue_date and due_date and due_date < issue_date:
         reader.error("cbc:DueDate", f"the due date {due_date} is before the issue date {issue_date}")
+    statutory = kind == "invoice" and due_date is None and issue_date is not None
+    if statutory:
+        # No date agreed: payment is due 30 days after the invoice was received (art. 6:119a and 6:119 BW, the
+        # late-payment directive's default). An e-invoice arrives the day it is sent: its issue date.
+        due_date = issue_date + timedelta(days=STATUTORY_TERM_DAYS)
     currency = _currency(reader)
     payable = _payable(reader, kind, currency)
     buyer = _buyer(reader)
@@ -340,6 +350,7 @@ def parse_ubl(content: bytes) -> ParsedDocument:
         number=number,
         issue_date=issue_date,
         due_date=due_date,
+        due_date_statutory=statutory,
         currency=currency,
         payable=payable,
         payment_reference=_payment_reference(root),
@@ -454,5 +465,22 @@ def _store(session: Session, organisation_id: int, document: ParsedDocument, act
         )
     else:
         result.invoices = 1
+    if document.due_date_statutory:
+        note = (
+            f"{document.number} states no due date: due {document.due_date.isoformat()}, "
+            f"{STATUTORY_TERM_DAYS} days after its date (the statutory term)"
+        )
+        result.notes.append(note)
+        events.record(
+            session,
+            organisation_id,
+            "invoice:due_date:statutory",
+            actor_user_id=actor_user_id,
+            debtor_id=debtor.id,
+            invoice_id=invoice.id,
+            number=document.number,
+            due_date=document.due_date.isoformat(),
+            days=STATUTORY_TERM_DAYS,
+        )
     result.invoice_ids.append(invoice.id)
     return result

@@ -18,7 +18,7 @@ from portal.imports.result import ImportRefused
 from portal.imports.ubl import import_ubl, parse_ubl
 from portal.invoices.models import Invoice, InvoiceDocument
 from portal.ledger.service import ledger_discrepancies
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 INVOICE = "base-example.xml"
@@ -401,7 +401,6 @@ def test_every_missing_field_is_listed():
     assert {e.field for e in errors} == {
         "cbc:ID",
         "cbc:IssueDate",
-        "cbc:DueDate",
         "cbc:DocumentCurrencyCode",
         "cac:LegalMonetaryTotal/cbc:PayableAmount",
         "cac:AccountingCustomerParty/cac:Party",
@@ -440,7 +439,6 @@ def test_bad_values_are_all_listed():
         ('PayableAmount currencyID="EUR">', 'PayableAmount currencyID="USD">', "in USD, the document in EUR"),
         ("<cbc:DueDate>2017-12-01", "<cbc:DueDate>2017-02-30", "the due date is not a date"),
         ("<cbc:DueDate>2017-12-01", "<cbc:DueDate>2017-11-01", "is before the issue date"),
-        ("<cbc:DueDate>2017-12-01</cbc:DueDate>", "", "the document has no due date"),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message(old, new, message):
@@ -455,6 +453,24 @@ def test_an_invoice_may_carry_its_due_date_on_the_payment_means():
         ("<cbc:PaymentID>", "<cbc:PaymentDueDate>2017-12-05</cbc:PaymentDueDate><cbc:PaymentID>"),
     )
     assert parse_ubl(content).due_date == date(2017, 12, 5)
+
+
+def test_an_invoice_without_a_due_date_is_due_after_the_statutory_30_days(client, auth, db_session, org):
+    """No due date in the file (EN 16931 allows payment terms in words instead): the statutory term, 30 days from
+    the invoice date (art. 6:119a BW), said in the import's outcome and on the invoice's timeline."""
+    content = variant(INVOICE, ("<cbc:DueDate>2017-12-01</cbc:DueDate>", ""))
+    assert parse_ubl(content).due_date == date(2017, 12, 13)  # issued 2017-11-13
+
+    result = import_ubl(db_session, org.id, content)
+
+    invoice = db_session.get(Invoice, result.invoice_ids[0])
+    assert invoice.due_date == date(2017, 12, 13)
+    assert "states no due date: due 2017-12-13, 30 days after its date" in result.summary()
+    event = db_session.scalar(select(Event).where(Event.invoice_id == invoice.id, Event.kind.like("%statutory")))
+    assert event.data["due_date"] == "2017-12-13"
+    auth.login(make_user(db_session, org).email)
+    page = client.get(f"/cockpit/invoices/{invoice.id}").text
+    assert "stated no due date: due 13 dec 2017, 30 days after its date (the statutory term)" in page  # nl dates
 
 
 def test_a_refused_import_stores_nothing(db_session, org):
