@@ -71,11 +71,23 @@ def camt053(account: str, booked_on: date, credits: list[Credit], statement_id: 
 def sample_for(session, organisation, today: date, count: int = 12) -> bytes:
     """A statement of today paying some of the organisation's open invoices the ways customers do: by payment
     reference, by invoice number in the text, two invoices in one payment, a part payment; and a few the import
-    cannot place (for the reconciliation queue) and one debit. For trying the bank import on your own data."""
-    from sqlalchemy import select
+    cannot place (for the reconciliation queue) and one debit. For trying the bank import on your own data.
+
+    Invoices with a reminder on the schedule come first, oldest due first (what is paid then leaves the schedule:
+    the point of importing statements), and each is paid what it owes today: with the interest and collection
+    costs a reminder added, which a debtor's payment of the reminder's total includes."""
+    from sqlalchemy import exists, select
 
     from portal.invoices.models import Invoice
+    from portal.ledger.service import due_now
+    from portal.reminders.models import Reminder, ReminderItem
 
+    scheduled = exists().where(
+        ReminderItem.invoice_id == Invoice.id,
+        ReminderItem.dropped == "",
+        ReminderItem.reminder_id == Reminder.id,
+        Reminder.status == "scheduled",
+    )
     invoices = session.scalars(
         select(Invoice)
         .where(
@@ -84,21 +96,22 @@ def sample_for(session, organisation, today: date, count: int = 12) -> bytes:
             Invoice.status == "open",
             Invoice.currency == "EUR",
         )
-        .order_by(Invoice.due_date, Invoice.id)
+        .order_by(scheduled.desc(), Invoice.due_date, Invoice.id)
         .limit(count)
     ).all()
+    owed = due_now(session, list(invoices), today)
     credits = []
     for n, invoice in enumerate(invoices):
-        name = invoice.debtor.name
+        name, amount = invoice.debtor.name, owed[invoice.id]
         if n % 4 == 0 and invoice.payment_reference:
-            credits.append(Credit(invoice.open_amount, name=name, reference=invoice.payment_reference))
+            credits.append(Credit(amount, name=name, reference=invoice.payment_reference))
         elif n % 4 == 1:
-            credits.append(Credit(invoice.open_amount, name=name, text=f"Factuur {invoice.number}"))
+            credits.append(Credit(amount, name=name, text=f"Factuur {invoice.number}"))
         elif n % 4 == 2:
-            part = (invoice.open_amount / 2).quantize(Decimal("0.01"))
+            part = (amount / 2).quantize(Decimal("0.01"))
             credits.append(Credit(part, name=name, text=f"Deelbetaling {invoice.number}"))
         else:
-            credits.append(Credit(invoice.open_amount, name=name, text="Betaling"))  # for the queue: no number
+            credits.append(Credit(amount, name=name, text="Betaling"))  # for the queue: no number
     credits += [
         Credit(Decimal("17.50"), name="Onbekende Afzender", text="Teruggave borg"),
         Credit(Decimal("1250.00"), name="Belastingdienst", text="Teruggaaf BTW"),

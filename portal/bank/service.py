@@ -33,6 +33,7 @@ SUMMARY_KEYS = ("booked", "suggested", "unmatched", "returned", "ignored")
 PROGRESS_EVERY = 500  # transactions between progress reports
 JOB = "workers.jobs.run_statement"
 MAX_CANDIDATES = 5
+CHARGED_LOOKED_AT = 500  # charged invoices whose claims a statement's same-amount suggestions work out
 _RF = re.compile(r"\bRF\d{2}[0-9A-Z]{1,21}\b", re.IGNORECASE)
 _KENMERK = re.compile(r"(?<!\d)\d{16}(?!\d)")
 _TOKEN = re.compile(r"[0-9A-Za-z][0-9A-Za-z./_-]*[0-9A-Za-z]|[0-9A-Za-z]")
@@ -173,7 +174,10 @@ def import_statement(
                 )
         summary.counts[values["status"]] += 1
     # Credits that name nothing we know: open invoices of exactly their amount, looked up together.
-    candidates = matcher.of_amounts({(entry.amount, entry.currency) for _, entry in by_amount})
+    candidates = matcher.of_amounts(
+        {(entry.amount, entry.currency) for _, entry in by_amount},
+        max((entry.booking_date for _, entry in by_amount), default=None),
+    )
     for values, entry in by_amount:
         found = [i for i in candidates.get((entry.amount, entry.currency), []) if i not in remaining]
         if found:
@@ -366,10 +370,13 @@ class Matcher:
             return Found(invoices, False, "invoice numbers of several debtors")
         return Found([], False, "", by_amount=True)
 
-    def of_amounts(self, wanted: set[tuple[Decimal, str]]) -> dict[tuple[Decimal, str], list[int]]:
+    def of_amounts(self, wanted: set[tuple[Decimal, str]], on=None) -> dict[tuple[Decimal, str], list[int]]:
         """Ids of open invoices by (amount, currency), oldest due first, at most MAX_CANDIDATES each (counted by the
-        database: a common amount has hundreds)."""
+        database: a common amount has hundreds). An invoice with interest or costs is also found by its whole
+        claim on ``on`` (what its reminder asked)."""
         found: dict[tuple[Decimal, str], list[int]] = {}
+        if not wanted:
+            return found
         amounts = sorted({amount for amount, _ in wanted})
         for among in bulk.among(self.session, Invoice.open_amount, amounts):
             order = func.row_number().over(
@@ -387,6 +394,24 @@ class Matcher:
             ):
                 if (amount, currency) in wanted:
                     found.setdefault((amount, currency), []).append(invoice_id)
+        if on is not None:
+            # Claims are worked out in Python, a few at a time: only charged invoices below the largest amount,
+            # the oldest first, as many as a reconciliation could ever want to look at.
+            charged = self.session.scalars(
+                select(Invoice)
+                .where(
+                    *self.open_ones,
+                    (Invoice.costs_charged > ZERO) | Invoice.interest_from.isnot(None),
+                    Invoice.open_amount < max(amount for amount, _ in wanted),
+                )
+                .order_by(Invoice.due_date, Invoice.id)
+                .limit(CHARGED_LOOKED_AT)
+            ).all()
+            due = ledger.due_now(self.session, list(charged), on) if charged else {}
+            for invoice in charged:
+                key = (due[invoice.id], invoice.currency)
+                if key in wanted and len(found.get(key, [])) < MAX_CANDIDATES and invoice.id not in found.get(key, []):
+                    found.setdefault(key, []).append(invoice.id)
         return found
 
 

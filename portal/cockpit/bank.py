@@ -2,7 +2,7 @@
 match a payment to one or more invoices, or mark it as not a customer payment. Export booked payments for the
 books."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
+from portal.ledger import service as ledger
 from portal.ledger.models import Allocation, Payment
 from portal.money import ZERO
 from portal.tenancy import current_organisation_id, get_or_404, scoped
@@ -101,10 +102,10 @@ def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
     if q:
         open_invoices = open_invoices.where(or_(Invoice.number.startswith(q), Invoice.payment_reference == q))
     elif tx.candidates:
+        # The candidates, and the other open invoices of their debtors (a payment of one debtor's several).
+        debtors = select(Invoice.debtor_id).where(Invoice.id.in_(tx.candidates))
         open_invoices = open_invoices.where(
-            or_(Invoice.id.in_(tx.candidates), Invoice.debtor_id == debtor_id)
-            if debtor_id
-            else Invoice.id.in_(tx.candidates)
+            or_(Invoice.id.in_(tx.candidates), Invoice.debtor_id == debtor_id, Invoice.debtor_id.in_(debtors))
         )
     elif debtor_id:
         open_invoices = open_invoices.where(Invoice.debtor_id == debtor_id)
@@ -113,11 +114,21 @@ def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
     invoices = db.session.scalars(
         open_invoices.options(selectinload(Invoice.debtor)).order_by(Invoice.due_date, Invoice.id).limit(50)
     ).all()
+    # What each would take of the payment: with interest and costs, its whole claim (what its reminder asked).
+    due = ledger.due_now(db.session, list(invoices), tx.booking_date)
     # After a refused match: what was ticked stays ticked (None: the first look, the best suggestion ticked).
     chosen = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()] if request.method == "POST" else None
-    return render_template(
-        "cockpit/bank/transaction.html", tx=tx, invoices=invoices, q=q, error=error, chosen=chosen
-    ), status
+    response = make_response(
+        render_template(
+            "cockpit/bank/transaction.html", tx=tx, invoices=invoices, due=due, q=q, error=error, chosen=chosen
+        ),
+        status,
+    )
+    if request.method == "POST":
+        # A refused match or set-aside shows this page again: the address bar says the page, not the form's
+        # action (reloading that would be a GET of a POST-only address).
+        response.headers["HX-Push-Url"] = url_for("cockpit.bank_transaction", transaction_id=tx.id, q=q or None)
+    return response
 
 
 @bp.get("/bank/transactions/<int:transaction_id>")
@@ -200,6 +211,7 @@ def bank_export():
                 payment.amount,
                 payment.currency,
                 invoice.number if invoice is not None else "",
+                allocation.component if allocation is not None else "",
                 allocation.amount if allocation is not None else "",
                 payment.unallocated_amount,
                 payment.reversed_amount,
@@ -215,6 +227,7 @@ def bank_export():
         "payment amount",
         "currency",
         "invoice",
+        "part",  # principal, interest or costs: a payment of a claim pays each in the legal order
         "allocated",
         "credit left",
         "reversed",

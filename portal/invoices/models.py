@@ -39,6 +39,14 @@ class Invoice(db.Model):
             postgresql_where=text("corrects_invoice_id IS NOT NULL"),
             sqlite_where=text("corrects_invoice_id IS NOT NULL"),
         ),
+        # Open invoices with interest or costs, whose claim is more than their principal: few (migration 0016).
+        Index(
+            "ix_invoices_org_charged",
+            "organisation_id",
+            "due_date",
+            postgresql_where=text("status = 'open' AND (costs_charged > 0 OR interest_from IS NOT NULL)"),
+            sqlite_where=text("status = 'open' AND (costs_charged > 0 OR interest_from IS NOT NULL)"),
+        ),
         # Unused credit on the overview: the few open credit notes, not every document.
         Index(
             "ix_invoices_open_credit",

@@ -79,7 +79,7 @@ def test_upload_books_matches_and_the_supplier_works_the_queue(client, db_sessio
     assert "Nothing to match." in client.get("/cockpit/bank").text
     export = client.get("/cockpit/bank/export.csv")
     assert export.status_code == 200 and export.mimetype == "text/csv"
-    assert "A-1,121.00" in export.text and "A-2,80.00" in export.text
+    assert "A-1,principal,121.00" in export.text and "A-2,principal,80.00" in export.text
 
 
 def test_matching_twice_or_across_debtors_is_refused(client, db_session, org, signed_in):
@@ -98,6 +98,8 @@ def test_matching_twice_or_across_debtors_is_refused(client, db_session, org, si
         f"/cockpit/bank/transactions/{tx.id}/match", data={"csrf_token": token, "invoice_ids": [str(a.id), str(b.id)]}
     )
     assert both.status_code == 422 and "one debtor" in both.text
+    # The page shown again is the transaction's: the address bar says so (a reload of the form's action would fail).
+    assert both.headers["HX-Push-Url"] == f"/cockpit/bank/transactions/{tx.id}"
     assert (
         client.post(
             f"/cockpit/bank/transactions/{tx.id}/match", data={"csrf_token": token, "invoice_ids": [str(a.id)]}
@@ -164,3 +166,56 @@ def test_the_journal_balances_each_payment(client, db_session, org, signed_in):
     assert {r["debtor number"] for r in rows} == {"K-7"}
     db_session.refresh(invoice)
     assert invoice.status == "paid"
+
+
+def test_the_sample_pays_what_reminders_asked_and_what_it_paid_leaves_the_schedule(client, db_session, signed_in):
+    """Under Dutch law a reminder added interest and costs: the sample statement pays each invoice its whole claim,
+    those with a reminder on the schedule first, so after the import they are paid and off the schedule; a credit
+    naming nothing is suggested for the invoice whose claim it equals, and its page says what that claim is."""
+    from portal.law.claims import charges_for_step, record_charges
+    from portal.ledger.service import ledger_discrepancies
+    from portal.reminders.models import Reminder, ReminderItem, Step
+    from portal.reminders.planning import plan
+
+    org = signed_in.organisation
+    org.law_business = "nl"
+    debtor = make_debtor(db_session, org, name="Laat B.V.")
+    invoices = [make_invoice(db_session, debtor, f"{1000 + n}.00", number=f"L-{n}", days_overdue=40) for n in range(4)]
+    charges = charges_for_step(org, debtor, Step(adds_costs=True, adds_interest=True), invoices, org.today(), "email")
+    record_charges(db_session, org.id, debtor.id, charges, invoices, reminder_id=0)
+    for n in range(4):  # invoices not yet due: no reminder on the schedule, the sample leaves them for later
+        make_invoice(db_session, debtor, "10.00", number=f"N-{n}", days_overdue=-20)
+    today = org.today()
+    plan(db_session, org.id, today=today, first=today)
+    on_schedule = (
+        select(func.count())
+        .select_from(ReminderItem)
+        .join(Reminder)
+        .where(
+            Reminder.status == "scheduled",
+            ReminderItem.dropped == "",
+            ReminderItem.invoice_id.in_([i.id for i in invoices]),
+        )
+    )
+    assert db_session.scalar(on_schedule) >= 1
+
+    _upload(client, client.get("/cockpit/bank/sample.xml").data, "sample.xml", db_session=db_session)
+
+    db_session.expire_all()
+    status = {i.number: (i.status, i.open_amount) for i in invoices}
+    # L-0 by reference, L-1 by number: paid in full, costs and interest included; L-2 half; L-3 "Betaling".
+    assert status["L-0"][0] == "paid" and status["L-1"][0] == "paid", status
+    assert status["L-2"][0] == "open" and status["L-3"][0] == "open"
+    suggested = db_session.scalar(
+        select(BankTransaction).where(BankTransaction.name == "Laat B.V.", BankTransaction.status == "suggested")
+    )
+    assert suggested is not None and suggested.candidates[:1] == [invoices[3].id]
+    page = client.get(f"/cockpit/bank/transactions/{suggested.id}").text
+    assert (
+        "Due now" in page and f"{suggested.amount:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".") in page
+    )
+    assert "principal" in page
+    plan(db_session, org.id, today=today, first=today)
+    paid_ids = [i.id for i in invoices if i.status == "paid"]
+    assert db_session.scalar(on_schedule.where(ReminderItem.invoice_id.in_(paid_ids))) == 0
+    assert ledger_discrepancies(db_session, org.id) == []
