@@ -71,6 +71,9 @@ def _init_extensions(app: Flask) -> None:
     import portal.models  # noqa: F401 - every model registered before the first query or migration
 
 
+COCKPIT_LOCALES = {"nl": "en_NL"}
+
+
 def _select_locale() -> str:
     from flask_login import current_user
 
@@ -79,7 +82,9 @@ def _select_locale() -> str:
     if not has_request_context():  # a job or the CLI: English, unless the caller forces the reader's locale
         return "en"
     if current_user and current_user.is_authenticated:
-        return current_user.organisation.locale
+        # The cockpit is in English; "nl" chooses the Dutch way of writing amounts (€ 1.234,56) and dates
+        # (day first), with the English month and day names of the words around them.
+        return COCKPIT_LOCALES.get(current_user.organisation.locale, current_user.organisation.locale)
     return request.accept_languages.best_match(["nl", "en"]) or "en"
 
 

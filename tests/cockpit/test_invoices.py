@@ -150,3 +150,21 @@ def test_search_finds_an_invoice_whatever_its_status(client, db_session, org, si
     assert paid.status == "paid"
     assert ">FOUND-ME<" in client.get("/cockpit/invoices?q=FOUND-ME").text
     assert ">FOUND-ME<" not in client.get("/cockpit/invoices?status=open&q=FOUND-ME").text
+
+
+def test_the_cockpit_writes_dutch_amounts_and_english_dates_for_a_dutch_organisation(
+    client, db_session, org, signed_in
+):
+    """The cockpit's words are English: with "nl" chosen, amounts and the order of dates are Dutch, the names of
+    months are those of the words around them (no "december" in an English sentence)."""
+    assert org.locale == "nl"
+    invoice = make_invoice(db_session, make_debtor(db_session, org), "1656.25", number="LOC-1")
+    invoice.issue_date, invoice.due_date = date(2026, 11, 13), date(2026, 12, 13)
+    db_session.flush()
+    page = client.get(f"/cockpit/invoices/{invoice.id}").text.replace("\xa0", " ")
+    assert "€ 1.656,25" in page
+    assert "Dec 2026" in page or "December 2026" in page or "13/12/2026" in page
+    assert "dec 2026" not in page and "december 2026" not in page
+    org.locale = "en"
+    db_session.flush()
+    assert "€1,656.25" in client.get(f"/cockpit/invoices/{invoice.id}").text

@@ -470,7 +470,7 @@ def test_an_invoice_without_a_due_date_is_due_after_the_statutory_30_days(client
     assert event.data["due_date"] == "2017-12-13"
     auth.login(make_user(db_session, org).email)
     page = client.get(f"/cockpit/invoices/{invoice.id}").text
-    assert "stated no due date: due 13 dec 2017, 30 days after its date (the statutory term)" in page  # nl dates
+    assert "stated no due date: due 13 Dec 2017, 30 days after its date (the statutory term)" in page
 
 
 def test_a_refused_import_stores_nothing(db_session, org):
