@@ -158,7 +158,13 @@ def import_statement(
                     (
                         values,
                         ledger.NewPayment(
-                            debtor_id, entry.amount, entry.currency, entry.booking_date, reference[:100], allocations
+                            debtor_id,
+                            entry.amount,
+                            entry.currency,
+                            entry.booking_date,
+                            reference[:100],
+                            allocations,
+                            how=f"bank: {found.how}",
                         ),
                     )
                 )
@@ -439,6 +445,7 @@ def book(
         reference=(tx.reference or tx.end_to_end or tx.bank_reference or tx.remittance)[:100],
         allocations=allocations,
         actor_user_id=actor_user_id,
+        how=f"bank: {how}",
     )
     tx.payment_id, tx.debtor_id, tx.status, tx.how, tx.candidates = payment.id, debtor_id, "booked", how[:200], []
     if tx.iban:

@@ -87,8 +87,10 @@ def allocate_payment(
     *,
     component: str = "principal",
     actor_user_id: int | None = None,
+    how: str = "",
 ) -> Allocation:
-    """Apply part of a payment to an invoice's principal."""
+    """Apply part of a payment to an invoice's principal (or, ``component``, its interest or costs). ``how``: how
+    the payment was found to be for this invoice (a bank match), for the timeline."""
     amount = parse_amount(amount)
     if amount <= ZERO:
         raise LedgerError("an allocation is a positive amount")
@@ -128,6 +130,7 @@ def allocate_payment(
         currency=invoice.currency,
         open_amount=invoice.open_amount,
         **({"component": component} if component != "principal" else {}),
+        **({"how": how[:200]} if how else {}),
     )
     return allocation
 
@@ -168,7 +171,13 @@ def due_now(session: Session, invoices: list[Invoice], on: date) -> dict[int, De
 
 
 def allocate_in_order(
-    session: Session, payment: Payment, invoice_id: int, amount: Decimal, *, actor_user_id: int | None = None
+    session: Session,
+    payment: Payment,
+    invoice_id: int,
+    amount: Decimal,
+    *,
+    actor_user_id: int | None = None,
+    how: str = "",
 ) -> list[Allocation]:
     """Apply money of a payment to an invoice: to its costs, then its interest, then its principal (art. 6:44 BW)
     where the organisation books in the legal order and the invoice has charges; else all to its principal."""
@@ -181,7 +190,9 @@ def allocate_in_order(
         claim = claims(session, organisation, invoice.debtor, [invoice], payment.received_on)[invoice.id]
         parts = in_legal_order(claim, amount) or parts
     return [
-        allocate_payment(session, payment.id, invoice_id, part, component=component, actor_user_id=actor_user_id)
+        allocate_payment(
+            session, payment.id, invoice_id, part, component=component, actor_user_id=actor_user_id, how=how
+        )
         for component, part in parts
     ]
 
@@ -248,8 +259,10 @@ def record_payment(
     allocations: list[tuple[int, Decimal]] | None = None,
     auto_allocate: bool = False,
     actor_user_id: int | None = None,
+    how: str = "",
 ) -> Payment:
-    """Book money received from a debtor and allocate it.
+    """Book money received from a debtor and allocate it. ``how``: how it was found to be for these invoices (a
+    bank match: "payment reference ...", "matched by hand"), said on their timelines.
 
     ``allocations`` names (invoice id, amount) pairs; ``auto_allocate`` spreads the payment over the debtor's
     open invoices in that currency, oldest due first. Whatever is left stays on the payment as the debtor's
@@ -287,7 +300,7 @@ def record_payment(
                 if sum((a for _, a in allocations), ZERO) > amount:
                     raise LedgerError("the allocations add up to more than the payment")
                 for invoice_id, part in allocations:
-                    allocate_in_order(session, payment, invoice_id, part, actor_user_id=actor_user_id)
+                    allocate_in_order(session, payment, invoice_id, part, actor_user_id=actor_user_id, how=how)
             elif auto_allocate:
                 invoices = open_invoices(session, organisation_id, debtor_id, currency)
                 due = due_now(session, invoices, received_on)
@@ -556,6 +569,7 @@ class NewPayment:
     received_on: date
     reference: str = ""
     allocations: list[tuple[int, Decimal]] = field(default_factory=list)
+    how: str = ""  # how it was found to be for these invoices, for their timelines
 
 
 def record_payments(
@@ -622,6 +636,7 @@ def record_payments(
                     reference=payments[n].reference[:100],
                     allocations=payments[n].allocations,
                     actor_user_id=actor_user_id,
+                    how=payments[n].how,
                 ).id
                 for n in singles
             }
@@ -705,6 +720,7 @@ def record_payments(
                         amount=part,
                         currency=invoice.currency,
                         open_amount=left,
+                        **({"how": p.how[:200]} if p.how else {}),
                     )
                 )
         # Rows that point at the invoices go in before the invoices change: their foreign-key checks then meet the

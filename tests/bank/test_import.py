@@ -69,6 +69,17 @@ def test_certain_matches_are_booked_and_the_rest_queued(db_session, books):
     assert ledger_discrepancies(db_session, organisation.id) == []
     kinds = db_session.scalars(select(Event.kind).where(Event.organisation_id == organisation.id)).all()
     assert "payment:bank:booked" in kinds and "bank:statement:imported" in kinds
+    # Each invoice's timeline says how the payment was found to be for it.
+    hows = {
+        number: db_session.scalar(
+            select(Event.data["how"].as_string()).where(
+                Event.kind == "invoice:payment:allocated", Event.invoice_id == inv[number].id
+            )
+        )
+        for number in ("A-1", "A-2", "B-1")
+    }
+    assert hows["A-1"] == f"bank: payment reference {inv['A-1'].payment_reference}"
+    assert hows["A-2"] == "bank: invoice number A-2, A-3" and hows["B-1"] == "bank: invoice number B-1"
 
 
 def test_an_overpayment_becomes_credit_and_the_paid_invoice_leaves_the_schedule(db_session, books):

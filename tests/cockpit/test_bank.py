@@ -71,6 +71,8 @@ def test_upload_books_matches_and_the_supplier_works_the_queue(client, db_sessio
     assert matched.status_code == 303
     db_session.refresh(other)
     assert other.status == "paid"
+    timeline = client.get(f"/cockpit/invoices/{other.id}").text
+    assert "left open (bank: matched by hand: A-2)" in timeline
     stray = db_session.scalar(select(BankTransaction).where(BankTransaction.status == "unmatched"))
     set_aside = client.post(
         f"/cockpit/bank/transactions/{stray.id}/dismiss", data={"csrf_token": csrf_from(detail), "why": "interest"}
