@@ -56,7 +56,7 @@ def test_upload_books_matches_and_the_supplier_works_the_queue(client, db_sessio
 
     assert response.status_code == 303
     done = client.get(response.headers["Location"]).text
-    assert "Imported 3 transactions: 1 booked, 1 suggested, 1 unmatched" in done
+    assert "Read 3 transactions: 1 booked, 1 suggested, 1 unmatched" in done
     page = client.get("/cockpit/bank").text
     assert "A-2" in page
     db_session.refresh(paid)

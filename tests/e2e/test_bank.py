@@ -59,7 +59,7 @@ def test_a_statement_is_imported_by_the_worker_and_the_queue_is_worked(
     page.get_by_label("Statement").set_input_files(str(path))
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("heading", name=re.compile("Statement statement.xml"))).to_be_visible()
-    expect(page.locator("#statement-progress")).to_contain_text("Imported 2 transactions: 1 booked, 1 suggested")
+    expect(page.locator("#statement-progress")).to_contain_text("Read 2 transactions: 1 booked, 1 suggested")
     visitor.screenshot("bank-statement-imported")
     page.get_by_role("button", name="Match what waits").click()
     expect(page.locator("#bank-transactions")).to_contain_text("maybe BT-2")
