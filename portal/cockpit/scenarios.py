@@ -9,6 +9,7 @@ from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
+from portal.law.claims import charges_for_step, claims
 from portal.reminders import service as reminders
 from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.models import Scenario, Step
@@ -62,8 +63,17 @@ def _preview(form: StepForm, language: str) -> dict:
         .order_by(Invoice.due_date)
         .limit(10)
     ).all()
+    # What the step as typed would add under the late-payment law, sent today: its interest and costs counted in.
+    today = organisation.today()
+    draft = Step(
+        adds_costs=bool(form.adds_costs.data),
+        adds_interest=bool(form.adds_interest.data),
+        channel=form.channel.data or "email",
+    )
+    charges = charges_for_step(organisation, debtor, draft, list(invoices), today, draft.channel)
+    owed = claims(db.session, organisation, debtor, list(invoices), today, pending=charges.changes)
     values, html_values = reminders.placeholder_values(
-        db.session, organisation, debtor, list(invoices), language, pay_link="https://pay.example/…"
+        db.session, organisation, debtor, list(invoices), language, pay_link="https://pay.example/…", owed=owed
     )
     return {
         "debtor": debtor,

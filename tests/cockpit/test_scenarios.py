@@ -90,3 +90,28 @@ def test_viewer_sees_but_cannot_save(client, auth, db_session, org):
     page = client.get(url)
     assert page.status_code == 200 and "Save step" not in page.text
     assert client.post(url, data=form_of(step, csrf_from(page.text))).status_code == 403
+
+
+def test_the_preview_counts_in_what_the_step_adds(client, db_session, org, signed_in):
+    """A step that adds collection costs and starts interest shows, on the sample debtor, the claim it would make
+    if sent today: 1,210.00 ten days late = 3.36 interest at 10.15% and 181.50 WIK costs, 1,394.86 in all (the same
+    hand calculation as tests/law/test_engine.py)."""
+    org.law_business = "nl"
+    debtor = make_debtor(db_session, org, name="Klant B.V.", kind="business")
+    make_invoice(db_session, debtor, "1210.00", number="PV-2", days_overdue=10)
+    step = standard_first_step(db_session, org)
+    url = f"/cockpit/scenarios/{step.scenario_id}/steps/{step.id}"
+    token = csrf_from(client.get(url).text)
+    body = "{total_due} / {interest_total} / {costs_total}"
+
+    plain = client.post(
+        f"{url}/preview", data=form_of(step, token, body_en=body, preview_lang="en"), headers={"HX-Request": "true"}
+    ).text
+    adding = client.post(
+        f"{url}/preview",
+        data=form_of(step, token, body_en=body, preview_lang="en", adds_costs="y", adds_interest="y"),
+        headers={"HX-Request": "true"},
+    ).text
+
+    assert "€1,210.00 / €0.00 / €0.00" in plain
+    assert "€1,394.86 / €3.36 / €181.50" in adding
