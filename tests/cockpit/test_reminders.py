@@ -32,6 +32,32 @@ def planned(db_session, org):
     return reminders[ann.id], reminders[bob.id]
 
 
+def test_a_sent_reminder_shows_what_was_sent_or_says_no_copy_was_kept(client, db_session, org, signed_in, planned):
+    from portal.mail.models import MailMessage
+    from portal.types import utcnow
+
+    ann, bob = planned
+    kept = MailMessage(
+        organisation_id=org.id,
+        to_address="ann@example.com",
+        from_address="debiteuren@example.com",
+        subject="Reminder A-1",
+        body_text="Dear Ann, as sent on the day: 250.00",
+        body_html="<p>Dear Ann</p>",
+        template="reminder",
+    )
+    db_session.add(kept)
+    db_session.flush()
+    ann.status, ann.sent_at, ann.mail_message_id = "sent", utcnow(), kept.id
+    bob.status, bob.sent_at = "sent", utcnow()  # a call or letter done by hand: no mail of Duly's
+    db_session.flush()
+
+    sent = client.get(f"/cockpit/reminders/{ann.id}").text
+    assert "What was sent" in sent and "Dear Ann, as sent on the day: 250.00" in sent
+    by_hand = client.get(f"/cockpit/reminders/{bob.id}").text
+    assert "No copy of a mail is kept for this sent reminder" in by_hand and "Beste Bob Bouw" in by_hand
+
+
 def test_the_schedule_shows_reminders_by_day_with_scenario(client, signed_in, planned):
     page = client.get("/cockpit/reminders").text
     assert "Ann&#39;s Bakery" in page and "Bob Bouw" in page
