@@ -159,3 +159,15 @@ def test_debtors_sorted_by_what_they_owe(client, db_session, org, signed_in):
     page = client.get("/cockpit/debtors?sort=-open").text
     assert page.index("Big Owes") < page.index("Small Owes") < page.index("Owes Nothing")
     assert "520,00" in page and "20,00" in page  # open and overdue of Big Owes
+
+
+def test_names_are_found_whatever_their_case_beyond_ascii(client, db_session, org, signed_in):
+    """SQLite's own lower() folds ASCII only; Duly's folds all of Unicode on both databases: the search and the
+    import's match by name find "ÖLMÜHLE" however it is typed."""
+    from portal.debtors.service import find_debtor
+    from tests.factories import make_debtor
+
+    debtor = make_debtor(db_session, org, name="ÖLMÜHLE Ærø GmbH")
+    assert find_debtor(db_session, org.id, name="ölmühle ærø gmbh").id == debtor.id
+    page = client.get("/cockpit/debtors?q=ölmühle").text
+    assert "ÖLMÜHLE Ærø GmbH" in page
