@@ -34,6 +34,7 @@ from portal.invoices.service import InvoiceError, create_invoice
 from portal.ledger.models import Allocation
 from portal.ledger.service import LedgerError
 from portal.money import ZERO, MoneyError, parse_amount
+from portal.organisations.models import Organisation
 
 UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -61,6 +62,7 @@ _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f\"\\/:*?<>|]")
 
 PAYABLE = "cac:LegalMonetaryTotal/cbc:PayableAmount"
 BUYER = "cac:AccountingCustomerParty/cac:Party"
+SELLER = "cac:AccountingSupplierParty/cac:Party"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class ParsedDocument:
     pdf: tuple[str, bytes] | None = None
     type_code: str = ""
     customization_id: str = ""
+    seller: str = ""  # the supplier's name (BG-4): whoever sent the invoice
 
 
 def _refuse(message: str, where: str = "") -> ImportRefused:
@@ -359,6 +362,8 @@ def parse_ubl(content: bytes) -> ParsedDocument:
         pdf=pdf,
         type_code=_text(root, type_path),
         customization_id=_text(root, "cbc:CustomizationID"),
+        seller=_text(root, f"{SELLER}/cac:PartyLegalEntity/cbc:RegistrationName")
+        or _text(root, f"{SELLER}/cac:PartyName/cbc:Name"),
     )
 
 
@@ -395,9 +400,24 @@ def _corrected_invoice(session: Session, organisation_id: int, document: ParsedD
     )
 
 
+def _same_name(a: str, b: str) -> bool:
+    """Two spellings of one company name: case, spaces and punctuation aside ("Acme B.V." is "ACME BV")."""
+    return bool(a) and re.sub(r"\W+", "", a.casefold()) == re.sub(r"\W+", "", b.casefold())
+
+
 def _store(session: Session, organisation_id: int, document: ParsedDocument, actor_user_id: int | None):
     result = ImportResult()
     buyer = document.buyer
+    organisation = session.get(Organisation, organisation_id)
+    if _same_name(buyer.name, organisation.name):
+        # An e-invoice addressed to the organisation itself is one it received (a purchase invoice, which comes
+        # as UBL too): not a claim on a customer. Stored, it would be chased from the organisation.
+        seller = f" from {document.seller}" if document.seller else ""
+        raise _refuse(
+            f"this {document.kind.replace('_', ' ')} is addressed to {organisation.name} itself: one you "
+            f"received{seller}, not one to collect",
+            BUYER,
+        )
     corrected = _corrected_invoice(session, organisation_id, document)
     debtor = find_debtor(
         session,

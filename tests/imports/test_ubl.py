@@ -473,6 +473,17 @@ def test_an_invoice_without_a_due_date_is_due_after_the_statutory_30_days(client
     assert "stated no due date: due 13 Dec 2017, 30 days after its date (the statutory term)" in page
 
 
+def test_an_invoice_addressed_to_the_organisation_itself_is_refused(db_session):
+    """A purchase invoice (the organisation is its buyer) is not a claim to collect: refused, saying from whom."""
+    buyer = make_organisation(db_session, name="buyer official name")  # the sample's buyer, spelt otherwise
+    with pytest.raises(ImportRefused) as caught:
+        import_ubl(db_session, buyer.id, sample(INVOICE))
+    [error] = caught.value.errors
+    assert "addressed to buyer official name itself" in error.message
+    assert "one you received from SupplierOfficialName Ltd, not one to collect" in error.message
+    assert counts(db_session, buyer.id) == (0, 0, 0)
+
+
 def test_a_refused_import_stores_nothing(db_session, org):
     with pytest.raises(ImportRefused):
         import_ubl(db_session, org.id, variant(INVOICE, ("<cbc:IssueDate>2017-11-13", "<cbc:IssueDate>soon")))
