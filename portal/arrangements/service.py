@@ -168,13 +168,16 @@ def draft(
             _l("The last installment must be due by %(date)s: choose fewer installments or weekly.", date=latest),
             "installments",
         )
+    # Why the supplier decides, in the cockpit's words (stored: written once, in no one's locale, unambiguously).
     review = []
+    currency = invoices[0].currency
     if count > organisation.arrangement_auto_installments:
         review.append(f"{count} installments (more than {organisation.arrangement_auto_installments})")
     if total > organisation.arrangement_auto_total:
-        review.append(f"{total} (more than {organisation.arrangement_auto_total})")
+        review.append(f"{currency} {total:,.2f} (more than {currency} {organisation.arrangement_auto_total:,.2f})")
     if dates[-1] > today + timedelta(days=organisation.arrangement_auto_days):
-        review.append(f"ends {dates[-1].isoformat()} (more than {organisation.arrangement_auto_days} days ahead)")
+        last = f"{dates[-1].day} {dates[-1]:%b %Y}"
+        review.append(f"ends {last} (more than {organisation.arrangement_auto_days} days ahead)")
     return Draft(
         invoices=invoices,
         currency=invoices[0].currency,

@@ -99,6 +99,11 @@ def test_a_proposal_outside_the_automatic_limits_waits_for_the_supplier(db_sessi
     arrangement = _propose(db_session, shop, count=6)
 
     assert arrangement.status == "proposed" and "6 installments" in arrangement.review_reason
+    organisation.arrangement_auto_total = Decimal("500.00")
+    third = make_invoice(db_session, debtor, "600.00", number="A-3", days_overdue=5)
+    larger = _propose(db_session, shop, count=4, invoices=[third])
+    # Amounts and dates as the supplier reads them, not as Python prints them.
+    assert "EUR 600.00 (more than EUR 500.00)" in larger.review_reason
     assert "we will get back to you" in _mails(db_session, "arrangement_confirmation")[0].subject.lower()
     with pytest.raises(ActionError):
         service.decide(
