@@ -19,6 +19,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
+from portal.law.claims import claims
 from portal.selfservice import actions
 from portal.selfservice.models import Dispute
 from portal.selfservice.views import LOCALES, SESSION_KEY, Visit, bp, render, visit_or_expired
@@ -116,15 +117,23 @@ def _done(visit: Visit, message: str):
     return redirect(url_for("selfservice.page"), 303)
 
 
+def _owed(visit: Visit, invoices: list) -> dict:
+    """What each invoice owes today, interest and costs included: the amounts the debtor's page shows."""
+    found = claims(db.session, visit.organisation, visit.debtor, invoices, visit.organisation.today())
+    return {invoice_id: claim.total for invoice_id, claim in found.items()}
+
+
 def _promise_page(visit: Visit, form: PromiseForm, status: int = 200):
     today = visit.organisation.today()
+    invoices = _open_invoices(visit)
     return render(
         "selfservice/promise.html",
         visit.language,
         status,
         organisation=visit.organisation,
         form=form,
-        invoices=_open_invoices(visit),
+        invoices=invoices,
+        owed=_owed(visit, invoices),
         today=today,
         latest=today + timedelta(days=visit.organisation.promise_max_days),
     )
@@ -172,13 +181,15 @@ def promise_save():
 
 
 def _paid_page(visit: Visit, form: PaidForm, status: int = 200):
+    invoices = _open_invoices(visit)
     return render(
         "selfservice/paid.html",
         visit.language,
         status,
         organisation=visit.organisation,
         form=form,
-        invoices=_open_invoices(visit),
+        invoices=invoices,
+        owed=_owed(visit, invoices),
         today=visit.organisation.today(),
     )
 

@@ -34,6 +34,8 @@ def test_a_late_invoice_is_paid_online_with_its_interest_and_costs_in_the_legal_
     assert "principal €1,210.00 · statutory interest €3.36 · collection costs €181.50" in page
     assert "€1,394.86" in page
     assert "F-1 · €1,394.86" in page  # the pay form's choice says what paying it costs
+    for form in ("/s/promise", "/s/paid"):  # the debtor's other forms name the same amount
+        assert "€1,394.86</span>" in client.get(form).text, form
     single = client.get(f"/s/invoices/{invoice.id}").text
     assert "€1,394.86" in single and "collection costs €181.50" in single
 
