@@ -3,7 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, selectinload, undefer
 from wtforms.fields.choices import SelectChoice
 
 from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm, WaiverForm
@@ -143,7 +143,9 @@ def _detail(debtor: Debtor, **forms) -> dict:
     invoices = db.session.execute(
         queries.invoice_list(
             organisation.id, today, status=show if show in queries.STATUS_FILTERS else "open", debtor_id=debtor.id
-        ).limit(200)
+        )
+        .options(undefer(Invoice.in_running_plan))  # the plan badge: in the one query, not one per row
+        .limit(200)
     ).all()
     timeline = db.session.scalars(
         scoped(Event).where(Event.debtor_id == debtor.id).order_by(Event.created_at.desc(), Event.id.desc()).limit(25)

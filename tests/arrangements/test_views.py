@@ -84,6 +84,9 @@ def test_a_plan_beyond_the_automatic_limits_waits_and_the_supplier_approves_it(c
     db_session.refresh(plan)
     assert plan.status == "active" and plan.decided_by_user_id == controller.id
     assert "Payment plan approved" in client.get(f"/cockpit/arrangements/{plan.id}").text
+    # The supplier sees it beside the invoices too: on the invoice's page and the debtor's list.
+    assert "in a payment plan" in client.get(f"/cockpit/invoices/{first.id}").text
+    assert client.get(f"/cockpit/debtors/{debtor.id}").text.count("in a payment plan") == 2
 
 
 def test_a_counter_proposal_is_accepted_on_the_page(client, db_session, debtor_page, auth):
