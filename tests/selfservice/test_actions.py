@@ -79,6 +79,12 @@ def test_each_form_page_switches_language_and_keeps_what_it_is_for(client, setup
     assert refused.status_code == 422 and 'class="lang-switch"' not in refused.text
 
 
+def test_the_forms_say_an_invoice_is_overdue_rather_than_due(client, setup):
+    organisation, debtor, first, second = setup
+    page = client.get("/s/promise").text
+    assert "vervallen sinds" in page and "vervalt" not in page  # both invoices are past their due date
+
+
 def test_a_promise_within_the_limit_pauses_the_invoices_and_lands_on_the_timeline(client, db_session, setup):
     organisation, debtor, first, second = setup
     form = client.get(f"/s/promise?invoice={first.id}")
