@@ -1,6 +1,9 @@
 """Decimal helpers and the one rounding policy. Money is never a float."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import is_currency
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -51,3 +54,8 @@ def parse_typed_amount(text: str, *, allow_negative: bool = False) -> Decimal:
     if "," in text:
         text = text.replace(".", "").replace(",", ".")
     return parse_amount(text, allow_negative=allow_negative)
+
+
+def is_currency_code(code: str) -> bool:
+    """An ISO 4217 code Babel (CLDR) knows, in capitals: "EUR" yes, "EUX" or "eur" no."""
+    return bool(re.fullmatch(r"[A-Z]{3}", code or "")) and is_currency(code)

@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.debtors.service import EDITABLE
 from portal.law.service import MAX_REASON
-from portal.money import MoneyError, parse_typed_amount
+from portal.money import MoneyError, is_currency_code, parse_typed_amount
 from portal.organisations.models import METHOD_NAMES, MOLLIE_METHODS, ROLES
 
 TIMEZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/Berlin", "Europe/London", "Europe/Paris", "UTC"]
@@ -59,6 +59,13 @@ HOLIDAY_COUNTRIES = [
 ]
 
 
+def _currency(form, field):
+    """A currency code that exists (ISO 4217), not only three letters."""
+    field.data = (field.data or "").strip().upper()
+    if not is_currency_code(field.data):
+        raise ValidationError("Not a currency code (ISO 4217, e.g. EUR).")
+
+
 def _amount(form, field):
     """Turns the typed amount into a Decimal, or a field error."""
     try:
@@ -80,7 +87,7 @@ class SettingsForm(FlaskForm):
     locale = SelectField(
         "Language and number format", choices=[SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")]
     )
-    home_currency = StringField("Home currency", validators=[InputRequired(), Regexp(r"^[A-Z]{3}$")])
+    home_currency = StringField("Home currency", validators=[InputRequired(), _currency])
     sender_name = StringField("Sender name for mail", validators=[InputRequired(), Length(max=200)])
     sender_email = EmailField("Sender address", validators=[InputRequired(), Email()])
     iban = StringField("IBAN", validators=[Optional(), Length(max=42)])
@@ -271,7 +278,7 @@ class InvoiceForm(FlaskForm):
     currency = StringField(
         "Currency",
         default="EUR",
-        validators=[InputRequired(), Regexp(r"^[A-Z]{3}$", message="Three capital letters, e.g. EUR")],
+        validators=[InputRequired(), _currency],
     )
     payment_reference = StringField(
         "Payment reference",
@@ -292,7 +299,7 @@ class InvoiceForm(FlaskForm):
 
 class PaymentForm(FlaskForm):
     amount = StringField("Amount received", validators=[InputRequired(), _amount])
-    currency = StringField("Currency", default="EUR", validators=[InputRequired(), Regexp(r"^[A-Z]{3}$")])
+    currency = StringField("Currency", default="EUR", validators=[InputRequired(), _currency])
     received_on = DateField("Received on", validators=[InputRequired()])
     reference = StringField("Reference or note", validators=[Optional(), Length(max=140)])
 

@@ -30,7 +30,7 @@ from portal.invoices import references
 from portal.invoices.models import Invoice
 from portal.invoices.service import first_step
 from portal.mail.service import check_header_safe
-from portal.money import ZERO, MoneyError, parse_amount
+from portal.money import ZERO, MoneyError, is_currency_code, parse_amount
 from portal.organisations.models import Organisation
 
 Progress = Callable[[int, int], None]
@@ -571,8 +571,8 @@ def _parse_row(
         err("due_date", "the due date is before the issue date")
 
     currency = (text["currency"] or home_currency).upper()
-    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
-        err("currency", f"not a currency code: {text['currency']!r}")
+    if not is_currency_code(currency):
+        err("currency", f"not a currency code (ISO 4217, e.g. EUR): {text['currency']!r}")
     reference = references.normalise(text["payment_reference"])
     if len(reference) > REFERENCE_LIMIT:
         err("payment_reference", f"longer than {REFERENCE_LIMIT} characters")

@@ -50,6 +50,7 @@ def test_invoice_form_errors(client, db_session, org, signed_in):
         ({"due_date": "2026-10-01"}, "before the issue date"),
         ({"number": "DUP"}, "already exists"),
         ({"issue_date": "31-31-2026"}, "Not a valid date"),
+        ({"currency": "EUX"}, "Not a currency code (ISO 4217"),  # three letters, but no currency
     ]:
         response = client.post(url, data={**base, **change})
         assert response.status_code == 422, change

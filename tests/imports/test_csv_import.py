@@ -360,7 +360,7 @@ def test_rows_that_do_not_say_what_they_are(db_session, org):
         "K-1;A;2026-01-05;2026-02-05;-1,00;;invoice;;",  # an invoice is not negative
         "K-2;A;2026-01-05;2026-02-05;1,00;;bill;;",  # unknown kind
         "K-3;A;2026-01-05;;1,00;;;;",  # an invoice needs a due date
-        "K-4;A;2026-01-05;2026-02-05;1,00;EURO;;;",  # not a currency
+        "K-4;A;2026-01-05;2026-02-05;1,00;EUX;;;",  # three letters, but no currency (ISO 4217)
         "K-5;A;2026-01-05;2026-02-05;1,00;;;not-an-address;",
         "K-6;A;2026-01-05;2026-02-05;1,00;;;;" + "R" * 36,
         "K-7;;2026-01-05;2026-02-05;1,00;;;;",  # no debtor at all
