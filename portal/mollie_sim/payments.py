@@ -128,6 +128,37 @@ def _methods(body: dict) -> list[str]:
     return methods
 
 
+def _klarna(body: dict, currency: str, value: Decimal) -> None:
+    """Klarna through the Payments API needs the order lines, adding up to the amount, and a billing address with a
+    name, as Mollie refuses a payment without them."""
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise ApiError(422, "The lines are required for Klarna", "lines")
+    total = Decimal("0")
+    for n, line in enumerate(lines):
+        where = f"lines.{n}"
+        if not isinstance(line, dict) or not isinstance(line.get("description"), str) or not line["description"]:
+            raise ApiError(422, "A line needs a description", f"{where}.description")
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or quantity < 1:
+            raise ApiError(422, "A line's quantity is a whole number of at least 1", f"{where}.quantity")
+        unit = parse_amount(line.get("unitPrice"), f"{where}.unitPrice")
+        line_total = parse_amount(line.get("totalAmount"), f"{where}.totalAmount")
+        if unit[0] != currency or line_total[0] != currency or line_total[1] != unit[1] * quantity:
+            raise ApiError(422, "A line's total is its quantity times its unit price", f"{where}.totalAmount")
+        total += line_total[1]
+    if total != value:
+        raise ApiError(422, "The lines must add up to the amount", "lines")
+    address = body.get("billingAddress")
+    if not isinstance(address, dict):
+        raise ApiError(422, "The billing address is required for Klarna", "billingAddress")
+    for field in ("streetAndNumber", "postalCode", "city", "country", "email"):
+        if not isinstance(address.get(field), str) or not address[field]:
+            raise ApiError(422, f"The billing address needs {field}", f"billingAddress.{field}")
+    if not address.get("organizationName") and not (address.get("givenName") and address.get("familyName")):
+        raise ApiError(422, "The billing address needs a name", "billingAddress.givenName")
+
+
 def create_payment(body: object, *, owner: str, mode: str, profile_id: str) -> dict:
     """A new open payment record: the public ``payment`` object plus what the simulator keeps beside it."""
     if not isinstance(body, dict):
@@ -138,6 +169,8 @@ def create_payment(body: object, *, owner: str, mode: str, profile_id: str) -> d
     webhook_url = _url(body, "webhookUrl", required=False)
     metadata = _metadata(body)
     methods = _methods(body)
+    if "klarna" in methods:
+        _klarna(body, currency, value)
     locale = body.get("locale")
     if locale is not None and locale not in LOCALES:
         raise ApiError(422, "The locale is invalid", "locale")
@@ -164,6 +197,9 @@ def create_payment(body: object, *, owner: str, mode: str, profile_id: str) -> d
     }
     if locale:
         payment["locale"] = locale
+    for field in ("lines", "billingAddress"):  # echoed as given, as Mollie does
+        if body.get(field) is not None:
+            payment[field] = body[field]
     return {"owner": owner, "methods": methods, "payment": payment, "refunds": [], "chargebacks": []}
 
 

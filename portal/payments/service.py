@@ -229,9 +229,45 @@ def _create_request(organisation: Organisation, debtor: Debtor, mp: MolliePaymen
         },
     }
     methods = organisation.offered_methods
+    if "klarna" in methods:
+        # Klarna (pay later) needs the order lines and who is billed; without an address on file the debtor is
+        # offered the other methods rather than a payment Mollie refuses.
+        billing = _billing_address(debtor)
+        if billing is None:
+            methods = [m for m in methods if m != "klarna"]
+        else:
+            data["billingAddress"] = billing
+            data["lines"] = [
+                {
+                    "description": f"{item.invoice.number}"[:100],
+                    "quantity": 1,
+                    "unitPrice": {"currency": mp.currency, "value": _value(item.amount)},
+                    "totalAmount": {"currency": mp.currency, "value": _value(item.amount)},
+                }
+                for item in mp.items
+            ]
     if methods:
         data["method"] = methods
     return data
+
+
+def _billing_address(debtor: Debtor) -> dict | None:
+    """The debtor as Mollie's billingAddress, or None when the address, postcode, city or e-mail is missing. A
+    business is billed by its name; a person by given and family name (the last word is taken as the family name)."""
+    email = debtor.dunning_email
+    if not (debtor.address and debtor.postcode and debtor.city and debtor.country and email):
+        return None
+    address = {
+        "streetAndNumber": debtor.address[:100],
+        "postalCode": debtor.postcode,
+        "city": debtor.city,
+        "country": debtor.country,
+        "email": email,
+    }
+    given, _, family = debtor.name.strip().rpartition(" ")
+    if debtor.kind == "consumer" and given and family:
+        return {**address, "givenName": given, "familyName": family}
+    return {**address, "organizationName": debtor.name[:100]}
 
 
 def sync(session: Session, mollie_id: str, *, endpoint: str) -> str:

@@ -451,3 +451,33 @@ def test_the_cli_command_serves_the_simulator(monkeypatch, tmp_path):
     assert (host, port) == ("127.0.0.1", 6055)
     assert simulator.extensions["mollie_sim"].store.path == tmp_path / "mollie-sim.json"
     assert "MOLLIE_API_ENDPOINT=http://127.0.0.1:6055" in result.output
+
+
+def test_klarna_needs_lines_adding_up_and_a_billing_address(mollie):
+    """As Mollie: Klarna through the Payments API is refused without order lines that add up to the amount and a
+    billing address with a name (DOMAIN.md)."""
+    line = {
+        "description": "F-1",
+        "quantity": 1,
+        "unitPrice": {"currency": "EUR", "value": "10.00"},
+        "totalAmount": {"currency": "EUR", "value": "10.00"},
+    }
+    address = {
+        "organizationName": "Klant B.V.",
+        "streetAndNumber": "Kerkstraat 1",
+        "postalCode": "1011 AA",
+        "city": "Amsterdam",
+        "country": "NL",
+        "email": "ap@klant.example",
+    }
+    for changes, field in [
+        ({}, "lines"),
+        ({"lines": [{**line, "totalAmount": {"currency": "EUR", "value": "9.00"}}]}, "lines.0.totalAmount"),
+        ({"lines": [line], "billingAddress": {**address, "organizationName": ""}}, "billingAddress.givenName"),
+        ({"lines": [line]}, "billingAddress"),
+    ]:
+        with pytest.raises(UnprocessableEntityError) as refused:
+            mollie.payments.create(payment_data(method=["ideal", "klarna"], **changes))
+        assert refused.value.field == field, changes
+    created = mollie.payments.create(payment_data(method=["ideal", "klarna"], lines=[line], billingAddress=address))
+    assert created.status == "open"
