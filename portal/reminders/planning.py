@@ -245,14 +245,21 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
         session.execute(text("SET LOCAL enable_nestloop = on"))
     _analyze(session, pr)
 
-    # Each debtor's next contact: its earliest step, not within the minimum gap of its last contact...
-    session.execute(
-        insert(pd).from_select(
-            ["organisation_id", "debtor_id", "kind", "scenario_id", "send_on"],
-            select(pr.c.organisation_id, pr.c.debtor_id, pr.c.kind, func.max(pr.c.scenario_id), func.min(pr.c.due_on))
-            .where(pr.c.organisation_id == org)
-            .group_by(pr.c.organisation_id, pr.c.debtor_id, pr.c.kind),
+    # Each debtor's next contact: its earliest step, not within the minimum gap of its last contact, on a day a
+    # reminder may go out, at the opening of that day's send window (none beyond the calendar). It covers every
+    # invoice whose next step is due by then, in the tone of the highest step among them. One INSERT computes all
+    # of it: filling the table and then updating every row twice more rewrote each row (and its index entry)
+    # three times.
+    earliest = (
+        select(
+            pr.c.debtor_id,
+            pr.c.kind,
+            func.max(pr.c.scenario_id).label("scenario_id"),
+            func.min(pr.c.due_on).label("due_on"),
         )
+        .where(pr.c.organisation_id == org)
+        .group_by(pr.c.debtor_id, pr.c.kind)
+        .subquery()
     )
     contacted = (
         select(r.c.debtor_id, func.max(r.c.send_on).label("last"))
@@ -265,20 +272,48 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
         .subquery()
     )
     gap_ends = add_days(contacted.c["last"], max(organisation.min_gap_days, 1))
-    session.execute(
-        update(pd)
-        .where(pd.c.organisation_id == org, pd.c.kind == "reminder", pd.c.debtor_id == contacted.c.debtor_id)
-        .where(gap_ends > pd.c.send_on)
-        .values(send_on=gap_ends)
+    wanted = case(
+        (and_(earliest.c.kind == "reminder", gap_ends > earliest.c.due_on), gap_ends), else_=earliest.c.due_on
     )
-    # ... on a day a reminder may go out, at the opening of that day's send window.
-    session.execute(
-        update(pd)
-        .where(pd.c.organisation_id == org, c.c.calendar == calendar, c.c.day == pd.c.send_on)
-        .values(send_on=c.c.send_on, send_at=c.c.send_at)
+    contact = (
+        select(earliest.c.debtor_id, earliest.c.kind, earliest.c.scenario_id, c.c.send_on, c.c.send_at)
+        .select_from(earliest)
+        .outerjoin(contacted, contacted.c.debtor_id == earliest.c.debtor_id)
+        .join(c, and_(c.c.calendar == calendar, c.c.day == wanted))
+        .subquery()
     )
-    session.execute(delete(pd).where(pd.c.organisation_id == org, pd.c.send_at.is_(None)))  # beyond the calendar
-    # It covers every invoice whose next step is due by then, in the tone of the highest step among them.
+    session.execute(
+        insert(pd).from_select(
+            ["organisation_id", "debtor_id", "kind", "scenario_id", "send_on", "send_at", "step_position"],
+            select(
+                literal(org),
+                contact.c.debtor_id,
+                contact.c.kind,
+                contact.c.scenario_id,
+                contact.c.send_on,
+                contact.c.send_at,
+                func.max(pr.c.step_position),
+            )
+            .select_from(contact)
+            .join(
+                pr,
+                and_(
+                    pr.c.organisation_id == org,
+                    pr.c.debtor_id == contact.c.debtor_id,
+                    pr.c.kind == contact.c.kind,
+                    pr.c.due_on <= contact.c.send_on,
+                ),
+            )
+            .group_by(
+                contact.c.debtor_id,
+                contact.c.kind,
+                contact.c.scenario_id,
+                contact.c.send_on,
+                contact.c.send_at,
+            ),
+        )
+    )
+    _analyze(session, pd)
     session.execute(
         delete(pr).where(
             pr.c.organisation_id == org,
@@ -292,13 +327,6 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
             .exists(),
         )
     )
-    _analyze(session, pd)
-    highest = (
-        select(func.max(pr.c.step_position))
-        .where(pr.c.organisation_id == org, pr.c.debtor_id == pd.c.debtor_id, pr.c.kind == pd.c.kind)
-        .scalar_subquery()
-    )
-    session.execute(update(pd).where(pd.c.organisation_id == org).values(step_position=highest))
 
     result = _apply(session, org)
     session.execute(delete(pr).where(pr.c.organisation_id == org))
@@ -388,9 +416,14 @@ def _apply(session: Session, org: int) -> PlanResult:
     )
     # New debtors' reminders. The partial unique index (one unpinned scheduled reminder per debtor and kind) turns
     # away those that exist: an anti-join against the table being filled would rescan what it just wrote.
-    new = select(
-        literal(org), pd.c.debtor_id, pd.c.kind, pd.c.scenario_id, pd.c.step_position, pd.c.send_on, pd.c.send_at
-    ).where(pd.c.organisation_id == org)
+    # In debtor order: the foreign key's lookups and the two indexes that start with the debtor then go in order.
+    new = (
+        select(
+            literal(org), pd.c.debtor_id, pd.c.kind, pd.c.scenario_id, pd.c.step_position, pd.c.send_on, pd.c.send_at
+        )
+        .where(pd.c.organisation_id == org)
+        .order_by(pd.c.debtor_id, pd.c.kind)
+    )
     stamp = literal(now, UTCDateTime())
     new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(0), stamp, stamp)
     created = session.execute(
@@ -437,7 +470,10 @@ def _apply(session: Session, org: int) -> PlanResult:
             select(r.c.id, pr.c.invoice_id, pr.c.step_position, literal(""))
             .select_from(pr)
             .join(r, and_(planned, r.c.debtor_id == pr.c.debtor_id, r.c.kind == pr.c.kind))
-            .where(pr.c.organisation_id == org),
+            .where(pr.c.organisation_id == org)
+            # In invoice order: the foreign key locks each invoice, and then walks the invoices' pages in order
+            # rather than jumping between them (a fifth faster on the bench's first run, when every item is new).
+            .order_by(pr.c.invoice_id),
         )
         .on_conflict_do_nothing(index_elements=["reminder_id", "invoice_id"])  # items already there stay
     )
