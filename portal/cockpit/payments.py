@@ -7,8 +7,8 @@ from sqlalchemy.orm import selectinload
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.views import bp
 from portal.extensions import db
-from portal.invoices.models import Invoice
-from portal.ledger.models import PAYMENT_METHODS, Allocation, Payment
+from portal.ledger import service as ledger
+from portal.ledger.models import PAYMENT_METHODS, Payment
 from portal.organisations.models import METHOD_NAMES
 from portal.payments.models import UNFINISHED, MolliePayment, MolliePaymentItem
 from portal.tenancy import scoped
@@ -46,20 +46,7 @@ def payments_index():
     }
     # What each payment on this page paid: invoice numbers, with the costs / interest / principal split where the
     # late-payment law had it split. One query for the page.
-    paid_on: dict[int, list[tuple[str, list[tuple[str, object]]]]] = {}
-    order = {"costs": 0, "interest": 1, "principal": 2}
-    rows = db.session.execute(
-        scoped(Allocation, Allocation.payment_id, Invoice.number, Allocation.component, Allocation.amount)
-        .join(Invoice, Invoice.id == Allocation.invoice_id)
-        .where(Allocation.payment_id.in_([p.id for (p,) in page.items]))
-        .order_by(Allocation.payment_id, Invoice.number, Allocation.id)
-    ).all()
-    for payment_id, number, component, amount in rows:
-        invoices = paid_on.setdefault(payment_id, [])
-        if not invoices or invoices[-1][0] != number:
-            invoices.append((number, []))
-        invoices[-1][1].append((component, amount))
-        invoices[-1][1].sort(key=lambda part: order[part[0]])
+    paid_on = ledger.paid_on(db.session, [p.id for (p,) in page.items])
     return render_template(
         "cockpit/payments/index.html",
         paid_on=paid_on,

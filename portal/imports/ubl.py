@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from babel.numbers import is_currency
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as DefusedElementTree
 from lxml import etree
@@ -33,7 +32,7 @@ from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, create_invoice
 from portal.ledger.models import Allocation
 from portal.ledger.service import LedgerError
-from portal.money import ZERO, MoneyError, parse_amount
+from portal.money import ZERO, MoneyError, is_currency_code, parse_amount
 from portal.organisations.models import Organisation
 
 UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
@@ -215,7 +214,7 @@ class _Reader:
 def _currency(reader: _Reader) -> str:
     path = "cbc:DocumentCurrencyCode"
     value = reader.required(path, "currency")
-    if value and not (re.fullmatch(r"[A-Za-z]{3}", value) and is_currency(value.upper())):
+    if value and not is_currency_code(value.upper()):
         reader.error(path, f"not a currency code (ISO 4217, e.g. EUR): {value[:40]!r}")
         return ""
     return value.upper()

@@ -421,6 +421,31 @@ def open_invoices(session: Session, organisation_id: int, debtor_id: int, curren
     )
 
 
+# The parts of an invoice a payment pays, in the order the law has it pay them (art. 6:44 BW).
+LEGAL_ORDER = {"costs": 0, "interest": 1, "principal": 2}
+
+
+def paid_on(session: Session, payment_ids: list[int]) -> dict[int, list[tuple[str, list[tuple[str, Decimal]]]]]:
+    """What each payment paid: per invoice number (in number order) its parts, costs, interest, principal, each
+    summed. One query however many payments (the Payments page, a receipt)."""
+    paid: dict[int, dict[str, dict[str, Decimal]]] = {}
+    rows = session.execute(
+        select(Allocation.payment_id, Invoice.number, Allocation.component, Allocation.amount)
+        .join(Invoice, Invoice.id == Allocation.invoice_id)
+        .where(Allocation.payment_id.in_(payment_ids))
+        .order_by(Allocation.payment_id, Invoice.number, Allocation.id)
+    )
+    for payment_id, number, component, amount in rows:
+        parts = paid.setdefault(payment_id, {}).setdefault(number, {})
+        parts[component] = parts.get(component, ZERO) + amount
+    return {
+        payment_id: [
+            (number, sorted(parts.items(), key=lambda part: LEGAL_ORDER[part[0]])) for number, parts in invoices.items()
+        ]
+        for payment_id, invoices in paid.items()
+    }
+
+
 def debtor_credit(session: Session, organisation_id: int, debtor_id: int) -> dict[str, Decimal]:
     """Unallocated payments and unused credit notes, per currency."""
     payments = session.execute(

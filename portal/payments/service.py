@@ -24,7 +24,7 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
-from portal.ledger.models import Allocation, Payment
+from portal.ledger.models import Payment
 from portal.mail.service import queue_mail
 from portal.money import ZERO
 from portal.organisations.models import Organisation
@@ -431,17 +431,10 @@ def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayme
     address = debtor.dunning_email
     if not address:
         return
-    booked: dict[int, dict] = {}
-    for allocation in session.scalars(
-        select(Allocation).where(Allocation.payment_id == payment.id).order_by(Allocation.id)
-    ):
-        line = booked.setdefault(
-            allocation.invoice_id,
-            {"number": session.get(Invoice, allocation.invoice_id).number, "total": ZERO, "parts": {}},
-        )
-        line["total"] += allocation.amount
-        line["parts"][allocation.component] = line["parts"].get(allocation.component, ZERO) + allocation.amount
-    lines = sorted(booked.values(), key=lambda line: line["number"])
+    lines = [
+        {"number": number, "total": sum((amount for _, amount in parts), ZERO), "parts": dict(parts)}
+        for number, parts in ledger.paid_on(session, [payment.id]).get(payment.id, [])
+    ]
     language = debtor.language if debtor.language in LOCALES else "nl"
     with force_locale(LOCALES[language]):
         queue_mail(
