@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: translations demo test test-postgres test-sqlite lint format migrations-check system-deps services install bench bench-pages bench-reminders bench-selfservice bench-bank clean
+.PHONY: translations demo test test-postgres test-sqlite test-any-day lint format migrations-check system-deps services install bench bench-pages bench-reminders bench-selfservice bench-bank clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test-postgres: install
 
 test-sqlite: install
 	DULY_TEST_DB=sqlite $(BIN)/pytest -q
+
+## test-any-day: the whole suite on both databases with the clock moved to each preset of tests/clock.py: a Saturday, a Sunday, Christmas, 23:30 and 00:30 in Amsterdam, both DST nights (about 1.5 hours). One clock: DULY_TEST_CLOCK=saturday make test-postgres
+CLOCKS := saturday sunday christmas late-evening after-midnight dst-spring dst-autumn
+test-any-day: install services
+	@for clock in $(CLOCKS); do \
+	  echo "== clock $$clock, PostgreSQL"; DULY_TEST_CLOCK=$$clock $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	  echo "== clock $$clock, SQLite"; DULY_TEST_CLOCK=$$clock DULY_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import time_machine
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
 from redis import Redis
 from sqlalchemy import text
 from sqlalchemy.orm import scoped_session, sessionmaker
+
+from tests import clock
 
 RUN_ID = uuid.uuid4().hex[:8]
 DB_BACKEND = os.environ.get("DULY_TEST_DB", "postgresql")
@@ -29,6 +32,31 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().paren
 # Secrets for the test app come from here, so that nothing is written under instance/.
 os.environ.setdefault("SECRET_KEY", "test-" + uuid.uuid4().hex)
 os.environ.setdefault("ENCRYPTION_KEYS", Fernet.generate_key().decode())
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("DULY_TEST_CLOCK", ""),
+        help="run every test as if it started at this moment: a preset of tests/clock.py "
+        f"({', '.join(clock.PRESETS)}) or an ISO 8601 moment with its offset (default: $DULY_TEST_CLOCK, else real)",
+    )
+
+
+def pytest_report_header(config):
+    moment = clock.destination(config.getoption("--clock"))
+    return f"clock: {moment.isoformat() if moment else 'real'}"
+
+
+@pytest.fixture(autouse=True)
+def suite_clock(request):
+    """With --clock, each test starts at that moment and the clock ticks on from there (see tests/clock.py)."""
+    moment = clock.destination(request.config.getoption("--clock"))
+    if moment is None:
+        yield None
+        return
+    with time_machine.travel(moment, tick=True):
+        yield moment
 
 
 def pytest_collection_modifyitems(config, items):

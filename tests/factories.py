@@ -1,7 +1,7 @@
 """Test data built through the same services the app uses, so that tests see real invariants."""
 
 import itertools
-from datetime import date, timedelta
+from datetime import timedelta
 
 from werkzeug.security import generate_password_hash
 
@@ -49,7 +49,7 @@ def make_debtor(session, organisation, **values):
 
 def make_invoice(session, debtor, total="100.00", *, days_overdue=None, **values):
     n = next(_seq)
-    today = date.today()
+    today = session.get(Organisation, debtor.organisation_id).today()
     issue = values.pop("issue_date", today - timedelta(days=30))
     due = values.pop("due_date", issue + timedelta(days=14))
     if days_overdue is not None:
@@ -67,3 +67,22 @@ def make_invoice(session, debtor, total="100.00", *, days_overdue=None, **values
         total=total,
         **values,
     )
+
+
+def today_of(session, organisation_id: int):
+    """The organisation's today: what a test means by "today" (never the machine's date.today())."""
+    return session.get(Organisation, organisation_id).today()
+
+
+def open_send_window(clock, organisation, minutes: int = 1):
+    """Move the clock (time-machine's fixture) into the next send window of the organisation: a weekday that is not
+    a public holiday, ``minutes`` after its send hour. Returns that day, the test's today from then on.
+
+    For tests of what a reminder sent "today" says: on a Saturday, a holiday or after the send window, planning puts
+    it on the next sending day, with that day's interest."""
+    from portal.reminders.planning import next_send_day, window_opens
+
+    day = next_send_day(organisation)
+    clock.move_to(window_opens(organisation, day) + timedelta(minutes=minutes), tick=True)
+    assert organisation.today() == day
+    return day

@@ -133,6 +133,14 @@ def first_day(organisation: Organisation, now: datetime | None = None) -> date:
     return local.date() if local.hour < organisation.send_until_hour else local.date() + timedelta(days=1)
 
 
+def next_send_day(organisation: Organisation, now: datetime | None = None) -> date:
+    """The first day a reminder planned now would go out: the first day planning may use, or the next one after
+    it that is not a weekend day or public holiday."""
+    first = first_day(organisation, now)
+    [(_, sendable, _)] = send_days(organisation, first, first)
+    return sendable
+
+
 def _lock(session: Session, organisation_id: int) -> None:
     """One planning run per organisation at a time: two clocks may both ring (RQ's cron has no leader)."""
     if session.get_bind().dialect.name == "postgresql":

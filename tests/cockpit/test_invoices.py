@@ -61,7 +61,7 @@ def test_invoice_form_errors(client, db_session, org, signed_in):
 def test_edit_total_keeps_what_was_paid(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org)
     invoice = make_invoice(db_session, debtor, "100.00", number="E1")
-    record_payment(db_session, org.id, debtor.id, Decimal("60.00"), "EUR", date.today(), auto_allocate=True)
+    record_payment(db_session, org.id, debtor.id, Decimal("60.00"), "EUR", org.today(), auto_allocate=True)
     url = f"/cockpit/invoices/{invoice.id}/edit"
     data = {
         "csrf_token": csrf_from(client.get(url).text),
@@ -81,12 +81,12 @@ def test_edit_total_keeps_what_was_paid(client, db_session, org, signed_in):
 def test_invoice_list_filters_and_search(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org, name="Filter Debtor")
     not_due = make_invoice(
-        db_session, debtor, "1.00", number="NOTDUE", due_date=date.today() + timedelta(days=5), issue_date=date.today()
+        db_session, debtor, "1.00", number="NOTDUE", due_date=org.today() + timedelta(days=5), issue_date=org.today()
     )
     late = make_invoice(db_session, debtor, "2.00", number="LATE45", days_overdue=45)
     paid = make_invoice(db_session, debtor, "3.00", number="PAID1", days_overdue=10)
     record_payment(
-        db_session, org.id, debtor.id, Decimal("3.00"), "EUR", date.today(), allocations=[(paid.id, Decimal("3.00"))]
+        db_session, org.id, debtor.id, Decimal("3.00"), "EUR", org.today(), allocations=[(paid.id, Decimal("3.00"))]
     )
     make_invoice(db_session, debtor, "4.00", number="CN9", kind="credit_note")
 
@@ -127,7 +127,7 @@ def test_overview_ageing_and_owing_most(client, db_session, org, signed_in):
     small = make_debtor(db_session, org, name="Small Owner")
     make_invoice(db_session, big, "1000.00", days_overdue=95)
     make_invoice(db_session, big, "200.00", days_overdue=15)
-    make_invoice(db_session, small, "30.00", due_date=date.today() + timedelta(days=3), issue_date=date.today())
+    make_invoice(db_session, small, "30.00", due_date=org.today() + timedelta(days=3), issue_date=org.today())
     make_invoice(db_session, small, "40.00", days_overdue=61)
     page = client.get("/cockpit/").text
     legend = page[page.index('class="legend"') :]
@@ -147,7 +147,7 @@ def test_overview_ageing_and_owing_most(client, db_session, org, signed_in):
 def test_search_finds_an_invoice_whatever_its_status(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org)
     paid = make_invoice(db_session, debtor, "5.00", number="FOUND-ME")
-    record_payment(db_session, org.id, debtor.id, Decimal("5.00"), "EUR", date.today(), auto_allocate=True)
+    record_payment(db_session, org.id, debtor.id, Decimal("5.00"), "EUR", org.today(), auto_allocate=True)
     assert paid.status == "paid"
     assert ">FOUND-ME<" in client.get("/cockpit/invoices?q=FOUND-ME").text
     assert ">FOUND-ME<" not in client.get("/cockpit/invoices?status=open&q=FOUND-ME").text

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +31,10 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-TIMEOUT_MS = 10_000
+# Generous: a deadline only turns a hang into a failure, and CI's machine may be busy. Playwright waits for what a
+# step needs (an element, a navigation), so a fast machine does not wait at all.
+TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 # Reports CSP violations to the console, where the console listener below records them as errors. Chromium logs
 # most violations itself; this also catches the ones it reports only as events. Playwright injects init scripts

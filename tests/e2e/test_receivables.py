@@ -3,22 +3,18 @@
 The imports run in a real `rq worker` process, as in production.
 """
 
-import os
 import re
 import subprocess
-import sys
-import uuid
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.test_accounts import PASSWORD, euros, publish, unique_email
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
+from tests.processes import PROCESS_DEADLINE, ROOT, child_env, rq_worker_command
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 BAD_CSV = (
     "Factuurnummer;Klant;Factuurdatum;Vervaldatum;Bedrag\n"
@@ -30,11 +26,11 @@ GOOD_CSV = BAD_CSV.replace("31-31-2026", "02-12-2026")
 
 
 @pytest.fixture
-def worker(app):
+def worker(app, live_db, artifacts_dir):
     """A real RQ worker on the test queue, against the test database, for the length of the test.
 
     Jobs that earlier tests rang (re-planning after an action, mail of rolled-back rows) are stale: the queue is
-    emptied first, so that this test's jobs do not wait behind them.
+    emptied first, so that this test's jobs do not wait behind them. Its output goes to test-artifacts/.
     """
     from redis import Redis
     from rq import Queue
@@ -42,35 +38,27 @@ def worker(app):
     stale = Queue(app.config["RQ_QUEUE"], connection=Redis.from_url(app.config["REDIS_URL"]))
     stale.empty()
     stale.connection.close()
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "SMTP_URL": "",
-        "PYTHONPATH": str(ROOT),
-    }
-    rq = Path(sys.executable).parent / "rq"
-    process = subprocess.Popen(  # noqa: S603 - our own worker
-        [
-            str(rq),
-            "worker",
-            "--url",
-            app.config["REDIS_URL"],
-            "--name",
-            f"e2e-{uuid.uuid4().hex[:8]}",
-            "--path",
-            str(ROOT),
-            app.config["RQ_QUEUE"],
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log_path = artifacts_dir / "e2e-worker.log"
+    with log_path.open("a") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own worker
+            rq_worker_command(app.config["REDIS_URL"], app.config["RQ_QUEUE"], burst=False),
+            env=child_env(app),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     yield process
+    # The test is over: end its own transaction first, or a job still running could wait for its locks and the
+    # worker's warm shutdown for that job.
+    live_db.rollback()
+    live_db.close()
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=PROCESS_DEADLINE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"the worker did not stop within {PROCESS_DEADLINE} s of SIGTERM; see {log_path}")
 
 
 @pytest.fixture
@@ -131,14 +119,14 @@ def test_ageing_manual_invoice_and_imports(visitor, server, supplier, worker):
     visitor.screenshot("import-preview-refused")
     upload(visitor, "export-fixed.csv", GOOD_CSV.encode("cp1252"))
     page.get_by_role("button", name="Import 3 rows").click()
-    expect(page.locator("#import-progress")).to_contain_text("Imported: invoices=3", timeout=20_000)
+    expect(page.locator("#import-progress")).to_contain_text("Imported: invoices=3", timeout=PROCESS_DEADLINE * 1000)
     visitor.screenshot("import-done")
 
     # A UBL invoice and the credit note that corrects it leave nothing open.
     upload(visitor, "base-example.xml", (DATA / "base-example.xml").read_bytes())
-    expect(page.locator("#import-progress")).to_contain_text("invoices=1", timeout=20_000)
+    expect(page.locator("#import-progress")).to_contain_text("invoices=1", timeout=PROCESS_DEADLINE * 1000)
     upload(visitor, "base-creditnote-correction.xml", (DATA / "base-creditnote-correction.xml").read_bytes())
-    expect(page.locator("#import-progress")).to_contain_text("credit_notes=1", timeout=20_000)
+    expect(page.locator("#import-progress")).to_contain_text("credit_notes=1", timeout=PROCESS_DEADLINE * 1000)
     visitor.goto("/cockpit/invoices?status=paid&q=Snippet1")
     row = page.locator("#invoice-rows tr").filter(has_text="Snippet1").first
     expect(row).to_contain_text("paid")

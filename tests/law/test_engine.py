@@ -17,18 +17,19 @@ from portal.ledger.service import ledger_discrepancies
 from portal.reminders.dispatch import dispatch
 from portal.reminders.models import Reminder, Scenario, Step
 from portal.reminders.planning import plan
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice, make_organisation, open_send_window
 
 D = Decimal
 
 
-def _setup(session, kind: str, language: str = "en"):
+def _setup(session, clock, kind: str, language: str = "en"):
     """An organisation under Dutch law whose first overdue step adds costs and interest, one debtor of ``kind``
-    with one invoice 10 days overdue, and its reminder planned for today; committed."""
+    with one invoice 10 days overdue, and its reminder planned for today, in today's send window (the clock is moved
+    to the next one); committed."""
     organisation = make_organisation(
         session, name="Acme Supplies B.V.", iban="NL91ABNA0417164300", law_business="nl", law_consumer="nl"
     )
-    today = organisation.today()
+    today = open_send_window(clock, organisation)
     debtor = make_debtor(session, organisation, name="Klant", kind=kind, language=language, email="ap@example.com")
     invoice = make_invoice(session, debtor, "1210.00", days_overdue=10)
     plan(session, organisation.id, today=today, first=today)  # (makes the default scenarios)
@@ -45,8 +46,8 @@ def _send(app, session, smtpd, organisation):
     return dispatch(session, smtp_url=smtpd.url, config=app.config, now=send_at + timedelta(minutes=1))
 
 
-def test_a_business_debtors_reminder_claims_interest_and_costs_as_worked_out_by_hand(app, live_db, smtpd):
-    organisation, debtor, invoice = _setup(live_db, "business")
+def test_a_business_debtors_reminder_claims_interest_and_costs_as_worked_out_by_hand(app, live_db, time_machine, smtpd):
+    organisation, debtor, invoice = _setup(live_db, time_machine, "business")
     today = organisation.today()
     assert _send(app, live_db, smtpd, organisation)["sent"] == 1
 
@@ -67,8 +68,8 @@ def test_a_business_debtors_reminder_claims_interest_and_costs_as_worked_out_by_
     assert owed.total == D("1394.86")
 
 
-def test_a_consumer_gets_the_14_day_letter_and_no_costs_before_its_period_has_passed(app, live_db, smtpd):
-    organisation, debtor, invoice = _setup(live_db, "consumer", language="nl")
+def test_a_consumer_gets_the_14_day_letter_and_no_costs_before_its_period_has_passed(app, live_db, time_machine, smtpd):
+    organisation, debtor, invoice = _setup(live_db, time_machine, "consumer", language="nl")
     today = organisation.today()
     assert _send(app, live_db, smtpd, organisation)["sent"] == 1
 
@@ -88,8 +89,10 @@ def test_a_consumer_gets_the_14_day_letter_and_no_costs_before_its_period_has_pa
     assert after.costs == costs
 
 
-def test_a_bank_payment_of_the_whole_claim_is_split_over_costs_interest_and_principal(app, live_db, smtpd):
-    organisation, debtor, invoice = _setup(live_db, "business")
+def test_a_bank_payment_of_the_whole_claim_is_split_over_costs_interest_and_principal(
+    app, live_db, time_machine, smtpd
+):
+    organisation, debtor, invoice = _setup(live_db, time_machine, "business")
     _send(app, live_db, smtpd, organisation)
     live_db.expire_all()
     stored = live_db.get(Invoice, invoice.id)
@@ -116,12 +119,14 @@ def test_a_bank_payment_of_the_whole_claim_is_split_over_costs_interest_and_prin
     assert ledger_discrepancies(live_db, organisation.id) == []
 
 
-def test_a_known_account_paying_the_whole_claim_without_a_reference_is_matched_by_that_amount(app, live_db, smtpd):
+def test_a_known_account_paying_the_whole_claim_without_a_reference_is_matched_by_that_amount(
+    app, live_db, time_machine, smtpd
+):
     """Matching by a debtor's known account and the amount compares with what the reminder asked: the principal
     with its interest and costs, not the principal alone."""
     from portal.bank.models import DebtorAccount
 
-    organisation, debtor, invoice = _setup(live_db, "business")
+    organisation, debtor, invoice = _setup(live_db, time_machine, "business")
     _send(app, live_db, smtpd, organisation)
     live_db.add(DebtorAccount(organisation_id=organisation.id, debtor_id=debtor.id, iban="NL02INGB0002447973"))
     live_db.commit()
@@ -142,10 +147,10 @@ def test_a_known_account_paying_the_whole_claim_without_a_reference_is_matched_b
     assert ledger_discrepancies(live_db, organisation.id) == []
 
 
-def test_the_dry_run_states_the_claim_each_message_would_make(app, live_db):
+def test_the_dry_run_states_the_claim_each_message_would_make(app, live_db, time_machine):
     from portal.reminders.dryrun import dry_run
 
-    organisation, debtor, invoice = _setup(live_db, "business")
+    organisation, debtor, invoice = _setup(live_db, time_machine, "business")
     # Today, whatever the hour: after the day's sending hours the dry run would start tomorrow (a day more interest).
     today = organisation.today()
     [message] = [m for m in dry_run(live_db, organisation.id, 1, today=today) if m.debtor_id == debtor.id]

@@ -15,7 +15,7 @@ from portal.ledger.service import (
     ledger_discrepancies,
     record_payment,
 )
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice, make_organisation, today_of
 
 
 @pytest.fixture
@@ -76,7 +76,14 @@ def test_overpayment_becomes_debtor_credit(db_session, debtor):
 
 def test_allocation_cannot_exceed_open_amount_or_payment(db_session, debtor):
     invoice = make_invoice(db_session, debtor, "50.00")
-    payment = record_payment(db_session, debtor.organisation_id, debtor.id, Decimal("80.00"), "EUR", date.today())
+    payment = record_payment(
+        db_session,
+        debtor.organisation_id,
+        debtor.id,
+        Decimal("80.00"),
+        "EUR",
+        today_of(db_session, debtor.organisation_id),
+    )
     with pytest.raises(LedgerError, match="less than 60.00 open"):
         allocate_payment(db_session, payment.id, invoice.id, Decimal("60.00"))
     allocate_payment(db_session, payment.id, invoice.id, Decimal("50.00"))
@@ -88,7 +95,14 @@ def test_allocation_cannot_exceed_open_amount_or_payment(db_session, debtor):
 
 def test_amounts_are_never_summed_across_currencies(db_session, debtor):
     usd = make_invoice(db_session, debtor, "10.00", currency="USD")
-    payment = record_payment(db_session, debtor.organisation_id, debtor.id, Decimal("10.00"), "EUR", date.today())
+    payment = record_payment(
+        db_session,
+        debtor.organisation_id,
+        debtor.id,
+        Decimal("10.00"),
+        "EUR",
+        today_of(db_session, debtor.organisation_id),
+    )
     with pytest.raises(LedgerError, match="in USD, not EUR"):
         allocate_payment(db_session, payment.id, usd.id, Decimal("10.00"))
 
@@ -96,7 +110,14 @@ def test_amounts_are_never_summed_across_currencies(db_session, debtor):
 def test_payment_for_another_debtor_is_refused(db_session, debtor):
     other = make_debtor(db_session, make_organisation(db_session))
     foreign = make_invoice(db_session, other, "10.00")
-    payment = record_payment(db_session, debtor.organisation_id, debtor.id, Decimal("10.00"), "EUR", date.today())
+    payment = record_payment(
+        db_session,
+        debtor.organisation_id,
+        debtor.id,
+        Decimal("10.00"),
+        "EUR",
+        today_of(db_session, debtor.organisation_id),
+    )
     with pytest.raises(LedgerError):
         allocate_payment(db_session, payment.id, foreign.id, Decimal("10.00"))
 
@@ -186,14 +207,16 @@ def test_refused_payment_leaves_nothing_behind_after_commit(live_db):
             debtor.id,
             Decimal("30.00"),
             "EUR",
-            date.today(),
+            today_of(live_db, debtor.organisation_id),
             allocations=[(other.id, Decimal("10.00")), (small.id, Decimal("20.00"))],
         )
     live_db.commit()  # whatever the failed call left in the transaction would be kept now
     assert live_db.scalar(select(func.count(Payment.id))) == 0
     # And a payment that succeeded inside its savepoint is undone by rolling back the outer transaction.
     live_db.commit()
-    record_payment(live_db, debtor.organisation_id, debtor.id, Decimal("5.00"), "EUR", date.today())
+    record_payment(
+        live_db, debtor.organisation_id, debtor.id, Decimal("5.00"), "EUR", today_of(live_db, debtor.organisation_id)
+    )
     live_db.rollback()
     assert live_db.scalar(select(func.count(Payment.id))) == 0
     assert live_db.scalar(select(func.count(Allocation.id))) == 0

@@ -1,7 +1,6 @@
 """Two transactions racing for the same open amount: exactly one wins (PostgreSQL, real connections)."""
 
 import threading
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -19,6 +18,7 @@ def test_concurrent_payments_never_overspend_an_invoice(app, live_db):
     invoice = make_invoice(live_db, debtor, "100.00")
     live_db.commit()
     ids = (organisation.id, debtor.id, invoice.id)
+    today = organisation.today()
     barrier = threading.Barrier(4)
     outcomes = []
 
@@ -32,7 +32,7 @@ def test_concurrent_payments_never_overspend_an_invoice(app, live_db):
                     ids[1],
                     Decimal("60.00"),
                     "EUR",
-                    date.today(),
+                    today,
                     allocations=[(ids[2], Decimal("60.00"))],
                 )
                 db.session.commit()

@@ -17,8 +17,9 @@ from portal.reminders.models import Reminder, Step
 from portal.reminders.planning import plan
 from portal.selfservice.models import AccessLink
 from portal.selfservice.service import hash_token
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice, make_organisation, open_send_window
 from tests.mail.smtp_server import RejectHandler, TempFailFirstHandler
+from tests.processes import PROCESS_DEADLINE
 
 
 def _planned(session, *, language="nl", debtors=1, invoices=1, email=None, **org):
@@ -247,7 +248,8 @@ def test_several_workers_send_each_reminder_exactly_once(app, live_db, smtpd, wo
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=PROCESS_DEADLINE)
+    assert not any(thread.is_alive() for thread in threads), "a dispatcher hung"
 
     assert sum(c["sent"] for c in totals) == 120
     recipients = [tuple(envelope.rcpt_tos) for envelope in smtpd.handler.envelopes]
@@ -255,9 +257,9 @@ def test_several_workers_send_each_reminder_exactly_once(app, live_db, smtpd, wo
     assert {r.status for r in _reminders(live_db, organisation)} == {"sent"}
 
 
-def test_duly_delivers_new_invoices_with_their_pdf_then_reminds(app, live_db, smtpd):
+def test_duly_delivers_new_invoices_with_their_pdf_then_reminds(app, live_db, smtpd, time_machine):
     organisation = make_organisation(live_db, deliver_invoices=True, name="Acme Supplies B.V.")
-    today = organisation.today()
+    today = open_send_window(time_machine, organisation)  # invoices issued on a sending day
     debtor = make_debtor(live_db, organisation, name="Klant", language="en", email="ap@example.com")
     with_pdf = make_invoice(
         live_db,
@@ -329,7 +331,7 @@ def test_two_clocks_planning_at_once_make_one_reminder_per_debtor(app, live_db):
 
         with app.app_context():
             try:
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=PROCESS_DEADLINE)
                 results.append(plan(db.session, organisation_id, today=today, first=today))
                 db.session.commit()
             finally:
@@ -339,7 +341,8 @@ def test_two_clocks_planning_at_once_make_one_reminder_per_debtor(app, live_db):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=PROCESS_DEADLINE)
+    assert not any(thread.is_alive() for thread in threads), "a planning run hung"
 
     assert sorted(r.created for r in results) == [0, 30]
     reminders = live_db.scalars(select(Reminder).where(Reminder.organisation_id == organisation_id)).all()

@@ -60,13 +60,14 @@ def test_guessing_tokens_is_rate_limited(app, client, db_session, monkeypatch):
     assert codes[:5] == [404] * 5 and codes[-1] == 429
 
 
-def test_the_link_in_a_reminder_opens_the_page(app, live_db):
+def test_the_link_in_a_reminder_opens_the_page(app, live_db, time_machine):
     import re
 
     from sqlalchemy import select
 
     from portal.mail.models import MailMessage
     from portal.reminders.dispatch import dispatch
+    from portal.reminders.models import Reminder
     from portal.reminders.planning import plan
 
     organisation = make_organisation(live_db, name="Acme B.V.", link_lifetime_days=14)
@@ -75,7 +76,9 @@ def test_the_link_in_a_reminder_opens_the_page(app, live_db):
     today = organisation.today()
     plan(live_db, organisation.id, today=today, first=today)
     live_db.commit()
-    sent_at = utcnow() + timedelta(days=1)
+    # Sent by a worker that runs when the reminder falls due (on a Saturday: the next sending day).
+    sent_at = live_db.scalar(select(Reminder.send_at)) + timedelta(minutes=1)
+    time_machine.move_to(sent_at, tick=True)
     dispatch(live_db, smtp_url="", config=app.config, now=sent_at)
     body = live_db.scalar(select(MailMessage.body_text).where(MailMessage.reminder_id.isnot(None)))
     path = urlsplit(re.search(r"http://localhost(/s/\S+)", body).group(0)).path

@@ -43,10 +43,12 @@ from portal.reminders.planning import plan
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 from tests.mail.smtp_server import RecordingHandler
+from tests.processes import PROCESS_DEADLINE, child_env, rq_worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DISPATCH_JOB = "workers.jobs.dispatch_reminders"
+
 
 # A dispatcher process. DULY_TEST_ENTRY=job runs the RQ job function (with its SIGTERM handling), =dispatch calls
 # dispatch() as the scheduler's job does. With DULY_TEST_GATE set it says "ready" once its app is built and its
@@ -81,19 +83,7 @@ print(json.dumps(counts))
 
 
 def _env(app, smtp_url: str, *, redis_url: str | None = None, queue: str | None = None, **extra: str) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": redis_url or app.config["REDIS_URL"],
-        "RQ_QUEUE": queue or app.config["RQ_QUEUE"],
-        "SMTP_URL": smtp_url,
-        "SECRET_KEY": os.environ["SECRET_KEY"],
-        "ENCRYPTION_KEYS": os.environ["ENCRYPTION_KEYS"],
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
-    env.pop("RQ_ASYNC", None)
-    return env
+    return child_env(app, smtp_url=smtp_url, redis_url=redis_url, queue=queue, **extra)
 
 
 @pytest.fixture
@@ -126,13 +116,11 @@ def _cli_dispatch(processes, app, smtp_url: str) -> subprocess.Popen:
 
 
 def _rq_worker(processes, app, queue: Queue, smtp_url: str, redis_url: str) -> subprocess.Popen:
-    command = [str(BIN / "rq"), "worker", "-w", "workers.worker.Worker", "--burst", "--url", redis_url]
-    command += ["--path", str(ROOT)]
-    command += ["--name", f"{queue.name}-{uuid.uuid4().hex[:6]}", queue.name]
+    command = rq_worker_command(redis_url, queue.name, worker_class="workers.worker.Worker")
     return _spawn(processes, command, _env(app, smtp_url, redis_url=redis_url, queue=queue.name))
 
 
-def _finish(process: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+def _finish(process: subprocess.Popen, timeout: float = PROCESS_DEADLINE) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
 
@@ -141,7 +129,7 @@ def _counts(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _wait(event: threading.Event, process: subprocess.Popen, timeout: float = 30) -> None:
+def _wait(event: threading.Event, process: subprocess.Popen, timeout: float = PROCESS_DEADLINE) -> None:
     """Wait for the SMTP side to see the worker; fail with its output if it ended first or never came."""
     deadline = time.monotonic() + timeout
     while not event.wait(0.05):
@@ -377,13 +365,10 @@ def test_sigterm_mid_batch_finishes_the_mail_being_sent_and_gives_the_rest_back_
         worker = _cli_dispatch(processes, app, server.url)
     _wait(handler.in_data, worker)
     worker.send_signal(signal.SIGTERM)
-    asked = time.monotonic()
-    code, out, err = _finish(worker, timeout=20)
-    took = time.monotonic() - asked
+    code, out, err = _finish(worker)
 
     assert code == 0, out + err  # a clean exit
     assert _counts(out) == {"sent": 1} if entry == "job" else out.startswith("sent=1 "), out + err
-    assert took < 5, f"took {took:.1f} s to stop"
     assert handler.data_commands == 1
     states = _states(live_db, reminders)  # no sweep, no lease to wait for
     assert _by_status(states) == {"sent": 1, "scheduled": 9}
@@ -437,7 +422,7 @@ def test_sigterm_to_an_rq_worker_and_its_work_horse_stops_the_batch_like_the_job
         horses.append(horse := _work_horse(live_db, worker, reminders))
         os.kill(worker.pid, signal.SIGTERM)
         os.kill(horse, signal.SIGTERM)
-        code, out, err = _finish(worker, timeout=20)
+        code, out, err = _finish(worker)
 
     assert code == 0, out + err
     assert Job.fetch(job.id, connection=rq_queue.connection).return_value() == {"sent": 1}
@@ -460,7 +445,8 @@ def test_sigterm_to_the_rq_worker_process_alone_stops_the_batch_within_the_grace
         horses.append(horse := _work_horse(live_db, worker, reminders))
         os.kill(worker.pid, signal.SIGTERM)
         try:
-            worker.wait(timeout=3)  # docker stop gives 10 s, Kubernetes 30 s; 10 mails of 0.5 s need 5 s
+            # Kubernetes' grace period. A worker that went on through the batch would send all ten mails in it.
+            worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.kill(horse, signal.SIGKILL)  # the end of the grace period: everything in the container
             worker.kill()
@@ -480,7 +466,7 @@ def test_two_rq_workers_over_hundreds_of_reminders_send_each_exactly_once(app, l
 
     workers = [_rq_worker(processes, app, rq_queue, smtpd.url, app.config["REDIS_URL"]) for _ in range(2)]
     for worker in workers:
-        code, out, err = _finish(worker, timeout=90)
+        code, out, err = _finish(worker)
         assert code == 0, out + err
     assert rq_queue.count == 0
     # (A burst worker exits 0 even when a job failed: look at the jobs themselves.)
@@ -535,7 +521,7 @@ def test_after_redis_is_flushed_the_sweeper_re_enqueues_and_everything_is_sent_o
     assert queue.count == 0 and private_redis.client.dbsize() == 0
 
     sweeper = queue.enqueue("workers.jobs.sweep_reminders")  # what the clock rings every minute
-    code, out, err = _finish(_rq_worker(processes, app, queue, smtpd.url, private_redis.url), timeout=90)
+    code, out, err = _finish(_rq_worker(processes, app, queue, smtpd.url, private_redis.url))
     assert code == 0, out + err
     assert Job.fetch(sweeper.id, connection=private_redis.client).return_value() == count
     assert queue.count == 0 and FailedJobRegistry(queue=queue).count == 0
@@ -596,7 +582,7 @@ def _race(app, smtp_url: str, dispatchers: int = 2) -> list[Counter]:
             try:
                 db.session.execute(select(1))
                 db.session.rollback()
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=PROCESS_DEADLINE)
                 totals.append(dispatch(db.session, smtp_url=smtp_url, config=app.config))
             finally:
                 db.session.remove()
@@ -605,7 +591,8 @@ def _race(app, smtp_url: str, dispatchers: int = 2) -> list[Counter]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=PROCESS_DEADLINE)
+    assert not any(thread.is_alive() for thread in threads), "a dispatcher hung"
     return totals
 
 

@@ -1,11 +1,8 @@
 """A real `rq worker` process against the test database, the shared Redis (a private queue) and a real SMTP server."""
 
-import os
 import subprocess
-import sys
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,9 +13,7 @@ from portal.mail import service
 from portal.mail.models import MailMessage
 from portal.types import utcnow
 from tests.mail.rq_queue import job_ids
-
-ROOT = Path(__file__).resolve().parents[2]
-RQ = Path(sys.executable).parent / "rq"
+from tests.processes import PROCESS_DEADLINE, ROOT, child_env, rq_worker_command
 
 
 @pytest.fixture
@@ -28,20 +23,11 @@ def run_worker(app, live_db, rq_queue, smtpd):
     def run() -> subprocess.CompletedProcess:
         # End the test's own transaction first: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE).
         live_db.commit()
-        env = {
-            **os.environ,
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "RQ_QUEUE": rq_queue.name,
-            "SMTP_URL": smtpd.url,
-            "SECRET_KEY": os.environ["SECRET_KEY"],
-            "ENCRYPTION_KEYS": os.environ["ENCRYPTION_KEYS"],
-            "PYTHONPATH": str(ROOT),
-        }
-        env.pop("RQ_ASYNC", None)
-        command = [str(RQ), "worker", "--burst", "--url", app.config["REDIS_URL"]]
-        command += ["--name", f"{rq_queue.name}-{uuid.uuid4().hex[:6]}", "--path", str(ROOT), rq_queue.name]
-        result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        env = child_env(app, smtp_url=smtpd.url, queue=rq_queue.name)
+        command = rq_worker_command(app.config["REDIS_URL"], rq_queue.name)
+        result = subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=PROCESS_DEADLINE, check=False
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert rq_queue.count == 0, result.stdout + result.stderr
         return result
