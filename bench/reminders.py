@@ -171,9 +171,10 @@ def _planning(app, dsn: str, debtors: int, invoices: int, profile: str) -> dict:
     from sqlalchemy import select
 
     from portal.extensions import db
+    from portal.organisations.calendar import first_day
     from portal.organisations.models import Organisation
     from portal.reminders.models import CONTACT_STATUSES, HELD_STATUSES
-    from portal.reminders.planning import default_scenario_id, ensure_calendar, first_day
+    from portal.reminders.planning import default_scenario_id, ensure_calendar
 
     print(f"\n## Planning\n\n{_load()}", flush=True)
     facts = _seed(app, debtors, invoices)
@@ -402,8 +403,9 @@ def _due_reminders(app, dsn: str, slug: str, wanted: int, spare: int = 0) -> tup
     ``spare`` more are kept for later (due in 30 days), the rest deleted."""
     from portal.bulk_seed import seed_bulk
     from portal.extensions import db
+    from portal.organisations.calendar import first_day
     from portal.organisations.models import Organisation
-    from portal.reminders.planning import first_day, plan
+    from portal.reminders.planning import plan
 
     debtors = max(100, (wanted + spare) * 3 // 2)
     with app.app_context():

@@ -69,8 +69,8 @@ from portal.extensions import db
 from portal.invoices.service import create_invoice
 from portal.ledger.models import Payment
 from portal.ledger.service import ledger_discrepancies, record_payment
+from portal.links.service import new_link
 from portal.organisations.models import Organisation
-from portal.selfservice.service import new_link
 from portal.types import utcnow
 
 SLOW_MS = 100.0

@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.config import BASE_DIR, INSTANCE_DIR, Config
+from portal.locales import COCKPIT_LOCALES
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -71,9 +72,6 @@ def _init_extensions(app: Flask) -> None:
     import portal.models  # noqa: F401 - every model registered before the first query or migration
 
 
-COCKPIT_LOCALES = {"nl": "en_NL"}
-
-
 def _select_locale() -> str:
     from flask_login import current_user
 
@@ -82,8 +80,7 @@ def _select_locale() -> str:
     if not has_request_context():  # a job or the CLI: English, unless the caller forces the reader's locale
         return "en"
     if current_user and current_user.is_authenticated:
-        # The cockpit is in English; "nl" chooses the Dutch way of writing amounts (€ 1.234,56) and dates
-        # (day first), with the English month and day names of the words around them.
+        # The cockpit is in English, amounts and dates written the organisation's way (portal.locales).
         return COCKPIT_LOCALES.get(current_user.organisation.locale, current_user.organisation.locale)
     return request.accept_languages.best_match(["nl", "en"]) or "en"
 

@@ -213,7 +213,8 @@ def register(app: Flask) -> None:
     @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="plan as of this date")
     def reminders_plan(slug: str | None, today):
         """Plan each debtor's next reminder (safe to repeat: a second run changes nothing)."""
-        from portal.reminders.planning import first_day, plan
+        from portal.organisations.calendar import first_day
+        from portal.reminders.planning import plan
 
         for organisation in _organisations(slug):
             day = today.date() if today else None
@@ -278,8 +279,8 @@ def register(app: Flask) -> None:
         """Print a new self-service URL for the debtor with this NUMBER, to send by hand. It revokes the previous
         hand-made link; links in sent messages stay valid."""
         from portal.debtors.models import Debtor
+        from portal.links.service import link_lifetime, manual_link
         from portal.organisations.models import Organisation
-        from portal.selfservice.service import link_lifetime, manual_link
         from portal.types import utcnow
 
         organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))

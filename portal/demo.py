@@ -232,7 +232,8 @@ def _law_history(session: Session, organisation: Organisation, today: date) -> N
 def _self_service_history(session: Session, organisation: Organisation, today: date) -> None:
     """A debtor who promised to pay next week and one who disputes an invoice, as if from their pages: the cockpit's
     Disputes & promises has something to show, and the schedule leaves those invoices out."""
-    from portal.selfservice import actions
+    from portal.disputes import service as disputes
+    from portal.promises import service as promises
 
     overdue = session.scalars(
         select(Invoice)
@@ -245,9 +246,9 @@ def _self_service_history(session: Session, organisation: Organisation, today: d
         return
     promising, disputing = debtors[0], debtors[1]
     first = next(i for i in overdue if i.debtor_id == promising.id)
-    actions.promise(session, organisation, promising, [first.id], today + timedelta(days=7), today, "Na de salarisrun")
+    promises.promise(session, organisation, promising, [first.id], today + timedelta(days=7), today, "Na de salarisrun")
     invoice = next(i for i in overdue if i.debtor_id == disputing.id)
-    actions.dispute(
+    disputes.open_dispute(
         session, organisation, disputing, invoice.id, "wrong_amount", "De korting uit de offerte ontbreekt."
     )
 
@@ -256,7 +257,7 @@ def _arrangement_history(session: Session, organisation: Organisation, today: da
     """Two payment plans proposed from debtors' pages: one within the automatic limits (running, approved at once)
     and one beyond them (waiting in the cockpit's Payment plans for the supplier's decision)."""
     from portal.arrangements import service as arrangements
-    from portal.selfservice.actions import ActionError
+    from portal.errors import DomainError
 
     open_invoices = session.scalars(
         select(Invoice)
@@ -293,7 +294,7 @@ def _arrangement_history(session: Session, organisation: Organisation, today: da
                 note,
                 mail_from=current_app.config["MAIL_FROM"],
             )
-        except ActionError:
+        except DomainError:
             continue  # a strict debtor, say: nothing was stored, try the next
         wanted.pop(0)
 
@@ -303,9 +304,9 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
     hysteresis asks), and each debtor with overdue invoices contacted a few days ago at the steps due by then.
     Planning then spreads the next contacts over the coming days, in every tone."""
     from portal.law.claims import charges_for_step, record_charges, step_flags
+    from portal.organisations.calendar import send_days
     from portal.reminders.behaviour import effective_scenario, evaluate
     from portal.reminders.models import Reminder, ReminderItem
-    from portal.reminders.planning import send_days
 
     evaluate(session, organisation.id, today - timedelta(days=1))
     evaluate(session, organisation.id, today)

@@ -5,12 +5,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import is_currency
 
+from portal.errors import DomainError
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("999999999999.99")  # what NUMERIC(14, 2) holds
 
 
-class MoneyError(ValueError):
+class MoneyError(DomainError):
     pass
 
 

@@ -80,7 +80,7 @@ def open_send_window(clock, organisation, minutes: int = 1):
 
     For tests of what a reminder sent "today" says: on a Saturday, a holiday or after the send window, planning puts
     it on the next sending day, with that day's interest."""
-    from portal.reminders.planning import next_send_day, window_opens
+    from portal.organisations.calendar import next_send_day, window_opens
 
     day = next_send_day(organisation)
     clock.move_to(window_opens(organisation, day) + timedelta(minutes=minutes), tick=True)

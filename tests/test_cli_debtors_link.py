@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from portal.selfservice.models import AccessLink
-from portal.selfservice.service import new_link
+from portal.links.models import AccessLink
+from portal.links.service import new_link
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation
 

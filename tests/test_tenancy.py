@@ -7,13 +7,13 @@ from sqlalchemy import select
 
 from portal.arrangements.models import Arrangement, ArrangementInvoice, Installment
 from portal.bank.models import BankStatement, BankTransaction
+from portal.disputes.models import Dispute
 from portal.imports.models import ImportBatch
 from portal.law.models import LawRate
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
 from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.models import Reminder, ReminderItem
-from portal.selfservice.models import Dispute
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 

@@ -102,9 +102,10 @@ def evaluate_scenarios() -> dict[str, int]:
 def plan_reminders() -> dict[str, int]:
     """Plan every organisation's next reminders as of its own local date (idempotent; two clocks may both ring)."""
     from portal.arrangements import service as arrangements
+    from portal.organisations.calendar import first_day
     from portal.organisations.models import Organisation
-    from portal.reminders.planning import first_day, plan
-    from portal.selfservice.actions import check_promises
+    from portal.promises.service import check_promises
+    from portal.reminders.planning import plan
     from portal.types import utcnow
 
     totals = {"created": 0, "updated": 0, "removed": 0, "unchanged": 0}
@@ -139,8 +140,9 @@ def plan_reminders() -> dict[str, int]:
 def plan_organisation(organisation_id: int) -> str:
     """Plan one organisation now: after a hold or a settings change, instead of at the clock's next run."""
     from portal.arrangements import service as arrangements
+    from portal.organisations.calendar import first_day
     from portal.organisations.models import Organisation
-    from portal.reminders.planning import first_day, plan
+    from portal.reminders.planning import plan
 
     with app_context() as app:
         try:

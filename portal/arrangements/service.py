@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -26,16 +25,28 @@ from portal.arrangements.models import (
 )
 from portal.arrangements.split import due_dates, split
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.invoices.models import Invoice
+from portal.invoices.service import chosen_open_invoices
+from portal.links.service import link_lifetime, new_link
+from portal.locales import Amount, debtor_language, in_debtor_language
+from portal.locales import lazy as _l
+from portal.mail.senders import sender, supplier_address
 from portal.mail.service import queue_mail
 from portal.money import ZERO
+from portal.organisations.calendar import window_opens
 from portal.organisations.models import Organisation
 from portal.reminders.defaults import default_scenario_id
 from portal.reminders.models import Scenario
-from portal.selfservice.actions import LOCALES, ActionError, Amount, _clean, _l, _open_invoices, supplier_address
+from portal.text import clean
 from portal.types import utcnow
 
 NOTICE_DAYS_BEFORE = 3  # the friendly reminder before an installment's due date
+
+
+class ArrangementError(DomainError):
+    """A plan that cannot be proposed, made or decided as asked. The debtor's messages are lazy (the page's
+    language), the supplier's English; ``field`` names the form field."""
 
 
 @dataclass
@@ -102,43 +113,43 @@ def draft(
     *,
     by_supplier: bool = False,
 ) -> Draft:
-    """Check a plan against the organisation's rules and work out its schedule. Hard limits raise ActionError
+    """Check a plan against the organisation's rules and work out its schedule. Hard limits raise ArrangementError
     (field names match the forms); the automatic-approval limits only fill ``review``. The supplier's own plans
     keep only to the money rules (a whole number of cents, no installment below the minimum)."""
-    invoices = _open_invoices(session, organisation, debtor, invoice_ids)
+    invoices = chosen_open_invoices(session, organisation.id, debtor.id, invoice_ids)
     # Two proposals for the same invoices at once: the second waits here until the first has committed, then sees
     # its plan (PostgreSQL; SQLite's writers take turns anyway).
     session.scalars(select(Invoice.id).where(Invoice.id.in_([i.id for i in invoices])).with_for_update()).all()
     busy = _in_live_plans(session, [i.id for i in invoices])
     if len(busy) == 1:
-        raise ActionError(_l("Invoice %(numbers)s is already in a payment plan.", numbers=busy[0]), "invoice_ids")
+        raise ArrangementError(_l("Invoice %(numbers)s is already in a payment plan.", numbers=busy[0]), "invoice_ids")
     if busy:
-        raise ActionError(
+        raise ArrangementError(
             _l("Invoices %(numbers)s are already in a payment plan.", numbers=", ".join(busy)), "invoice_ids"
         )
     if any(i.disputed_at is not None for i in invoices):
-        raise ActionError(_l("A disputed invoice cannot go into a payment plan."), "invoice_ids")
+        raise ArrangementError(_l("A disputed invoice cannot go into a payment plan."), "invoice_ids")
     currencies = {i.currency for i in invoices}
     if len(currencies) > 1:
-        raise ActionError(_l("Invoices in different currencies go into separate plans."), "invoice_ids")
+        raise ArrangementError(_l("Invoices in different currencies go into separate plans."), "invoice_ids")
     if frequency not in FREQUENCIES:
-        raise ActionError(_l("Choose weekly or monthly."), "frequency")
+        raise ArrangementError(_l("Choose weekly or monthly."), "frequency")
     try:
         count = int(count)
     except (TypeError, ValueError):
-        raise ActionError(_l("Choose the number of installments."), "installments") from None
+        raise ArrangementError(_l("Choose the number of installments."), "installments") from None
     total = sum((i.open_amount for i in invoices), ZERO)
     minimum = organisation.arrangement_min_installment
     most = organisation.arrangement_max_installments
     if count < 1:
-        raise ActionError(_l("Choose the number of installments."), "installments")
+        raise ArrangementError(_l("Choose the number of installments."), "installments")
     if count > most and not by_supplier:
-        raise ActionError(_l("Choose between 2 and %(most)d installments.", most=most), "installments")
+        raise ArrangementError(_l("Choose between 2 and %(most)d installments.", most=most), "installments")
     if count < 2 and not by_supplier:
-        raise ActionError(_l("A plan has at least 2 installments; to pay at once, use Pay."), "installments")
+        raise ArrangementError(_l("A plan has at least 2 installments; to pay at once, use Pay."), "installments")
     if total < minimum * count:
         fewest = max(1, int(total // minimum))
-        raise ActionError(
+        raise ArrangementError(
             _l(
                 "Each installment must be at least %(minimum)s: for %(total)s choose at most %(fewest)d.",
                 minimum=Amount(minimum, invoices[0].currency),
@@ -148,7 +159,7 @@ def draft(
             "installments",
         )
     if total > organisation.arrangement_max_total and not by_supplier:
-        raise ActionError(
+        raise ArrangementError(
             _l(
                 "A plan on the page covers at most %(most)s; please contact us.",
                 most=Amount(organisation.arrangement_max_total, invoices[0].currency),
@@ -156,15 +167,15 @@ def draft(
             "invoice_ids",
         )
     if first_due is None:
-        raise ActionError(_l("Choose the date of the first installment."), "first_due")
+        raise ArrangementError(_l("Choose the date of the first installment."), "first_due")
     if first_due < today:
-        raise ActionError(_l("That date has passed. Choose today or a later date."), "first_due")
+        raise ArrangementError(_l("That date has passed. Choose today or a later date."), "first_due")
     if first_due > today + timedelta(days=31) and not by_supplier:
-        raise ActionError(_l("The first installment is due within a month."), "first_due")
+        raise ArrangementError(_l("The first installment is due within a month."), "first_due")
     dates = due_dates(first_due, count, frequency)
     latest = today + timedelta(days=organisation.arrangement_max_days)
     if dates[-1] > latest and not by_supplier:
-        raise ActionError(
+        raise ArrangementError(
             _l("The last installment must be due by %(date)s: choose fewer installments or weekly.", date=latest),
             "installments",
         )
@@ -253,7 +264,7 @@ def propose(
     """The debtor proposes a plan on its page: approved at once within the automatic limits, else it waits for
     the supplier. The debtor is mailed the schedule either way."""
     if proposal_refused(session, organisation, debtor, today):
-        raise ActionError(_l("A payment plan cannot be proposed here; please contact us."), None)
+        raise ArrangementError(_l("A payment plan cannot be proposed here; please contact us."), None)
     plan = draft(session, organisation, debtor, invoice_ids, count, frequency, first_due, today)
     auto = not plan.review
     arrangement = _store(
@@ -265,7 +276,7 @@ def propose(
         status="active" if auto else "proposed",
         auto_approved=auto,
         review_reason="; ".join(plan.review)[:300],
-        note=_clean(note, 500),
+        note=clean(note, 500),
         decided_at=utcnow() if auto else None,
     )
     events.record(
@@ -310,7 +321,7 @@ def create(
         plan,
         source="cockpit",
         status="active",
-        message=_clean(message, 1000),
+        message=clean(message, 1000),
         decided_at=utcnow(),
         decided_by_user_id=actor_user_id,
     )
@@ -331,7 +342,7 @@ def _get(session: Session, organisation_id: int, arrangement_id: int, *statuses:
     if arrangement is None or arrangement.organisation_id != organisation_id:
         raise LookupError(arrangement_id)
     if statuses and arrangement.status not in statuses:
-        raise ActionError(f"This plan is {arrangement.status} already.")
+        raise ArrangementError(f"This plan is {arrangement.status} already.")
     return arrangement
 
 
@@ -347,18 +358,18 @@ def decide(
 ) -> Arrangement:
     """The supplier approves or rejects a proposal (a rejection says why); the debtor is mailed the answer."""
     arrangement = _get(session, organisation_id, arrangement_id, "proposed")
-    message = _clean(message, 1000)
+    message = clean(message, 1000)
     if decision == "approve":
         busy = _in_live_plans(session, [item.invoice_id for item in arrangement.items], but=arrangement.id)
         if busy:
-            raise ActionError(f"Invoice {', '.join(busy)} is in another plan now.")
+            raise ArrangementError(f"Invoice {', '.join(busy)} is in another plan now.")
         arrangement.status = "active"
     elif decision == "reject":
         if not message:
-            raise ActionError("Tell the debtor why.", "message")
+            raise ArrangementError("Tell the debtor why.", "message")
         arrangement.status, arrangement.ended_at = "rejected", utcnow()
     else:
-        raise ActionError(f"Unknown decision {decision!r}.")
+        raise ArrangementError(f"Unknown decision {decision!r}.")
     arrangement.message, arrangement.decided_at, arrangement.decided_by_user_id = message, utcnow(), actor_user_id
     session.flush()
     kind = "arrangement:approved" if decision == "approve" else "arrangement:rejected"
@@ -412,7 +423,7 @@ def counter(
         source="cockpit",
         status="offered",
         counter_of_id=proposal.id,
-        message=_clean(message, 1000),
+        message=clean(message, 1000),
         decided_by_user_id=actor_user_id,
     )
     proposal.decided_at, proposal.decided_by_user_id, proposal.ended_at = utcnow(), actor_user_id, utcnow()
@@ -438,7 +449,7 @@ def answer_offer(
     if offer is None or offer.organisation_id != organisation.id or offer.debtor_id != debtor.id:
         raise LookupError(arrangement_id)
     if offer.status != "offered":
-        raise ActionError(_l("This offer has been answered already."))
+        raise ArrangementError(_l("This offer has been answered already."))
     offer.status = "active" if accept else "declined"
     offer.decided_at = utcnow()
     if not accept:
@@ -587,9 +598,6 @@ def remind(session: Session, organisation_id: int, today: date, now: datetime, *
     """Friendly reminders of installments: one NOTICE_DAYS_BEFORE the due date, one on it (or, if the clock was
     away then, within the grace after it). Each at most once (a unique row per installment and stage), each with
     the debtor's own link. Nothing before the organisation's send hour. The caller commits."""
-    from portal.reminders.planning import window_opens
-    from portal.selfservice.service import link_lifetime, new_link
-
     organisation = session.get(Organisation, organisation_id)
     if now < window_opens(organisation, today):
         return 0
@@ -662,9 +670,6 @@ def _mail_debtor(
 ):
     """A mail to the debtor in its language (nothing when it has no address), with a link of its own to the debtor's
     page (where an offer is answered and installments are paid), unless the caller made one."""
-    from portal.reminders.dispatch import sender
-    from portal.selfservice.service import link_lifetime, new_link
-
     debtor = arrangement.debtor or session.get(Debtor, arrangement.debtor_id)
     to = debtor.dunning_email
     if not to:
@@ -679,8 +684,8 @@ def _mail_debtor(
         )
         session.add(link)
         context["link"] = url
-    language = debtor.language if debtor.language in LOCALES else "nl"
-    with force_locale(LOCALES[language]):
+    language = debtor_language(debtor.language)
+    with in_debtor_language(language):
         return queue_mail(
             session,
             to=to,

@@ -15,12 +15,13 @@ from decimal import Decimal, InvalidOperation
 import mt940
 from lxml import etree
 
+from portal.errors import DomainError
 from portal.imports.ubl import _lxml_parser
 
 MAX_BYTES = 50 * 1024 * 1024
 
 
-class StatementError(ValueError):
+class StatementError(DomainError):
     """The file is not a statement we can read; the message says where."""
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from portal import bulk, events
 from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import Entry, Statement, StatementError, parse
+from portal.errors import DomainError
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.jobs import enqueue_after_commit
@@ -497,7 +498,7 @@ def _return(session: Session, tx: BankTransaction) -> None:
     tx.status, tx.reversed_payment_id, tx.debtor_id, tx.how = "returned", payment.id, payment.debtor_id, why
 
 
-class MatchError(ValueError):
+class MatchError(DomainError):
     """The supplier's match cannot be made; the message says why."""
 
 

@@ -16,11 +16,11 @@ from portal.arrangements.models import Arrangement, ArrangementInvoice
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.views import bp, role_required
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.events import Event
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
-from portal.selfservice.actions import ActionError
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 # The tabs, and the statuses each shows (the ended ones together).
@@ -70,7 +70,7 @@ def arrangements_index():
     )
 
 
-def _english(error: ActionError) -> str:
+def _english(error: DomainError) -> str:
     """The cockpit is English; the rules' messages are written for the debtor's language too."""
     with force_locale("en"):
         return str(error)
@@ -125,7 +125,7 @@ def arrangement_decide(arrangement_id: int):
             message=request.form.get("message", ""),
             mail_from=current_app.config["MAIL_FROM"],
         )
-    except ActionError as error:
+    except DomainError as error:
         db.session.rollback()
         return _detail(get_or_404(Arrangement, arrangement_id), error=_english(error), status=422)
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())
@@ -154,7 +154,7 @@ def arrangement_counter(arrangement_id: int):
             message=form.message.data,
             mail_from=current_app.config["MAIL_FROM"],
         )
-    except ActionError as error:
+    except DomainError as error:
         db.session.rollback()
         return _detail(get_or_404(Arrangement, arrangement_id), form, _english(error), 422)
     db.session.commit()
@@ -221,7 +221,7 @@ def arrangement_create(debtor_id: int):
             message=form.message.data,
             mail_from=current_app.config["MAIL_FROM"],
         )
-    except ActionError as error:
+    except DomainError as error:
         db.session.rollback()
         return _new_page(debtor, form, chosen, _english(error), 422)
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", current_organisation_id())

@@ -10,7 +10,7 @@ from flask_login import current_user
 from portal.cockpit.views import bp, role_required
 from portal.debtors.models import Debtor
 from portal.extensions import db
-from portal.selfservice import service
+from portal.links import service as links
 from portal.tenancy import current_organisation_id, get_or_404
 from portal.types import utcnow
 
@@ -20,7 +20,7 @@ KIND_LABELS = {"message": "in sent messages", "manual": "made by hand", "mailed"
 @bp.app_template_global("selfservice_links")
 def selfservice_links(debtor: Debtor) -> dict[str, int]:
     """The debtor's working links by kind, for the section on the debtor's page (which another module renders)."""
-    return service.working_links(db.session, current_organisation_id(), debtor.id, utcnow())
+    return links.working_links(db.session, current_organisation_id(), debtor.id, utcnow())
 
 
 @bp.app_template_global("selfservice_link_labels")
@@ -40,7 +40,7 @@ def debtor_links_revoke(debtor_id: int):
     if request.form.get("confirm") != "yes":
         flash("Nothing revoked: tick the box to confirm.", "error")
         return _back(debtor)
-    count = service.revoke_links(db.session, current_organisation_id(), debtor.id, utcnow(), current_user.id)
+    count = links.revoke_links(db.session, current_organisation_id(), debtor.id, utcnow(), current_user.id)
     db.session.commit()
     flash(f"{count} self-service link{'' if count == 1 else 's'} of {debtor.name} revoked.", "success")
     return _back(debtor)
@@ -53,11 +53,11 @@ def debtor_link_make(debtor_id: int):
     debtor = get_or_404(Debtor, debtor_id)
     organisation = current_user.organisation
     now = utcnow()
-    url = service.manual_link(
+    url = links.manual_link(
         db.session, organisation.id, debtor.id, current_app.config["PUBLIC_BASE_URL"], now, current_user.id
     )
     db.session.commit()
-    expires_on = (now + service.link_lifetime(organisation)).astimezone(organisation.tz).date()
+    expires_on = (now + links.link_lifetime(organisation)).astimezone(organisation.tz).date()
     response = make_response(
         render_template("cockpit/debtors/link_made.html", debtor=debtor, url=url, expires_on=expires_on)
     )
@@ -72,7 +72,7 @@ def debtor_link_mail(debtor_id: int):
     debtor = get_or_404(Debtor, debtor_id)
     config = current_app.config
     try:
-        message = service.mail_link(
+        message = links.mail_link(
             db.session,
             current_organisation_id(),
             debtor.id,
@@ -81,7 +81,7 @@ def debtor_link_mail(debtor_id: int):
             utcnow(),
             actor_user_id=current_user.id,
         )
-    except service.LinkError as exc:
+    except links.LinkError as exc:
         db.session.rollback()
         flash(f"No link mailed: {exc}.", "error")
         return _back(debtor)

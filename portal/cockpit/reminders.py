@@ -16,10 +16,11 @@ from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.law.letter import letter_pdf
 from portal.mail.models import MailMessage
+from portal.organisations.calendar import first_day
 from portal.reminders import schedule
 from portal.reminders.dryrun import dry_run
 from portal.reminders.models import Reminder, ReminderItem, Scenario
-from portal.reminders.planning import first_day, plan
+from portal.reminders.planning import plan
 from portal.reminders.render import render, texts_of
 from portal.reminders.service import scenarios_of
 from portal.tenancy import current_organisation_id, get_or_404, scoped

@@ -10,14 +10,17 @@ from sqlalchemy.orm import selectinload
 
 from portal.cockpit.views import bp, role_required
 from portal.debtors.models import Debtor
+from portal.disputes import service as disputes
+from portal.disputes.models import REASON_LABELS, Dispute
+from portal.errors import DomainError
 from portal.events import Event
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.money import MoneyError, parse_typed_amount, sum_by_currency
+from portal.promises import service as promises
+from portal.promises.models import Promise
 from portal.reminders import schedule
-from portal.selfservice import actions
-from portal.selfservice.models import Dispute, Promise
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 from portal.types import utcnow
 
@@ -48,7 +51,7 @@ def counts() -> dict[str, int]:
             scoped(Invoice, func.count()).where(
                 Invoice.status == "open",
                 Invoice.hold_until >= today,
-                Invoice.hold_reason.startswith(actions.PAID_CLAIM_REASON),
+                Invoice.hold_reason.startswith(promises.PAID_CLAIM_REASON),
             )
         ),
         "messages": db.session.scalar(
@@ -72,7 +75,7 @@ def requests_index():
         "cockpit/requests/disputes.html",
         open_disputes=list(open_disputes),
         resolved=list(resolved),
-        labels=actions.REASON_LABELS,
+        labels=REASON_LABELS,
         counts=counts(),
         q=q,
     )
@@ -95,7 +98,7 @@ def _dispute_page(dispute: Dispute, errors: dict | None = None, typed: dict | No
         "cockpit/requests/dispute.html",
         dispute=dispute,
         invoice=dispute.invoice,
-        labels=actions.REASON_LABELS,
+        labels=REASON_LABELS,
         timeline=timeline,
         today=current_user.organisation.today(),
         errors=errors or {},
@@ -122,8 +125,8 @@ def requests_dispute_resolve(dispute_id: int):
         except MoneyError as exc:
             return _dispute_page(dispute, {"amount": str(exc).capitalize()}, typed)
     try:
-        actions.resolve_dispute(db.session, dispute.id, resolution, typed["message"], current_user.id, amount)
-    except actions.ActionError as error:
+        disputes.resolve_dispute(db.session, dispute.id, resolution, typed["message"], current_user.id, amount)
+    except DomainError as error:
         db.session.rollback()
         return _dispute_page(dispute, {error.field or "form": str(error)}, typed)
     # The invoice is no longer disputed: its reminders come back at the next planning, rung now.
@@ -182,7 +185,7 @@ def requests_paid():
     return render_template(
         "cockpit/requests/paid.html",
         claims=[(claim, [invoices[i] for i in _invoice_ids(claim) if i in invoices]) for claim in claims],
-        reason=actions.PAID_CLAIM_REASON,
+        reason=promises.PAID_CLAIM_REASON,
         today=current_user.organisation.today(),
         counts=counts(),
         q=q,

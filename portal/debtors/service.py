@@ -5,10 +5,11 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.debtors.models import CONTACT_ROLES, DEBTOR_KINDS, Contact, Debtor
+from portal.errors import DomainError
 from portal.mail.service import check_header_safe
 
 
-class DebtorError(ValueError):
+class DebtorError(DomainError):
     pass
 
 

@@ -14,6 +14,7 @@ from flask import render_template
 from weasyprint import HTML, URLFetcher
 
 from portal.invoices.models import Invoice
+from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
 from portal.reminders.render import render
@@ -38,7 +39,7 @@ def letter_pdf(session, organisation: Organisation, reminder: Reminder, invoices
     # Paper has no link to click: the debtor's personal link travels by mail only (a token printed on a letter
     # would outlive its envelope).
     rendered = render(session, organisation, reminder, invoices, pay_link=PAPER_LINK[language], on=on)
-    locale = "nl_NL" if language == "nl" else "en_GB"
+    locale = DEBTOR_LOCALES[debtor_language(language)]
     contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
     html = render_template(
         "law/letter.html",

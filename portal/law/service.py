@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.law.claims import SEEDS
 from portal.law.models import RATE_TABLES, LawRate
 
@@ -17,7 +18,7 @@ MAX_REASON = 300
 MAX_RATE = Decimal("100")
 
 
-class LawError(ValueError):
+class LawError(DomainError):
     """A change that cannot be made; the message is fit for the form."""
 
 

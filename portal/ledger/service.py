@@ -13,6 +13,7 @@ from sqlalchemy import Date, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from portal import bulk, events
+from portal.errors import DomainError
 from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
@@ -21,7 +22,7 @@ from portal.organisations.models import Organisation
 from portal.types import utcnow
 
 
-class LedgerError(ValueError):
+class LedgerError(DomainError):
     """A ledger operation that would break an invariant; nothing has been changed."""
 
 

@@ -11,6 +11,7 @@ from stdnum import iban as stdnum_iban
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import events
+from portal.errors import DomainError
 from portal.mail.service import check_header_safe
 from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, User
 from portal.reminders.defaults import ensure_default_scenarios
@@ -21,7 +22,7 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """The message is safe to show to the person who made the request."""
 
 

@@ -11,7 +11,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import requests
-from flask_babel import force_locale, gettext
+from flask import current_app
+from flask_babel import gettext
 from mollie.api.client import Client
 from mollie.api.error import Error as MollieError
 from mollie.api.error import NotFoundError
@@ -25,6 +26,8 @@ from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
 from portal.ledger.models import Payment
+from portal.locales import in_debtor_language
+from portal.mail.senders import sender
 from portal.mail.service import queue_mail
 from portal.money import ZERO
 from portal.organisations.models import Organisation
@@ -33,7 +36,6 @@ from portal.types import utcnow
 
 # Later states never give way to earlier ones: a slow webhook that read "open" cannot undo a "paid".
 RANK = {"creating": 0, "open": 1, "pending": 2, "authorized": 3, "paid": 4, "failed": 4, "canceled": 4, "expired": 4}
-LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
 
 class PaymentError(Exception):
@@ -174,7 +176,7 @@ def _new_row(
     if installment is not None:
         # Mollie shows the description on its checkout page and the debtor's bank statement: their language.
         plan = installment.arrangement
-        with force_locale(LOCALES[debtor.language if debtor.language in LOCALES else "nl"]):
+        with in_debtor_language(debtor.language):
             what = gettext(
                 "installment %(position)s of %(count)s (%(numbers)s)",
                 position=installment.position,
@@ -435,8 +437,7 @@ def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayme
         {"number": number, "total": sum((amount for _, amount in parts), ZERO), "parts": dict(parts)}
         for number, parts in ledger.paid_on(session, [payment.id]).get(payment.id, [])
     ]
-    language = debtor.language if debtor.language in LOCALES else "nl"
-    with force_locale(LOCALES[language]):
+    with in_debtor_language(debtor.language):
         queue_mail(
             session,
             to=address,
@@ -448,16 +449,10 @@ def _queue_receipt(session: Session, organisation: Organisation, mp: MolliePayme
                 "lines": lines,
                 "credit": payment.unallocated_amount,
             },
-            from_address=_sender(organisation),
+            from_address=sender(organisation, current_app.config["MAIL_FROM"]),
             organisation_id=organisation.id,
         )
     mp.receipt_sent_at = utcnow()
-
-
-def _sender(organisation: Organisation) -> str:
-    from email.utils import formataddr
-
-    return formataddr((organisation.sender_name or organisation.name, organisation.sender_email))
 
 
 def stale(session: Session, older_than: timedelta = timedelta(minutes=2), limit: int = 200) -> list[str]:

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
+from portal.disputes.models import Dispute
 from portal.events import record
 from portal.invoices.models import Invoice
 from portal.ledger.models import DebtorBalance
 from portal.organisations.models import Organisation
+from portal.promises.models import Promise
 from portal.reminders.defaults import default_scenario_id, ensure_default_scenarios
 from portal.reminders.models import Scenario
-from portal.selfservice.models import Dispute, Promise
 
 RECENT = 6  # "5 of the last 6 invoices": the window for the share paid late
 CONFIRMATIONS = 2  # consecutive daily evaluations past a threshold before a debtor moves

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, object_session
@@ -26,12 +26,13 @@ from portal import events
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.law.claims import record_charges
+from portal.links.service import new_link
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
+from portal.mail.senders import sender
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder, ReminderItem, Scenario
 from portal.reminders.render import render
-from portal.selfservice.service import new_link
 from portal.types import utcnow
 
 LEASE = timedelta(minutes=5)
@@ -406,14 +407,6 @@ def settle(session: Session, message_id: int) -> str:
 
 def mail_domain(mail_from: str) -> str:
     return parseaddr(mail_from)[1].rpartition("@")[2] or "duly.invalid"
-
-
-def sender(organisation: Organisation, mail_from: str) -> str:
-    """The organisation's name on Duly's sending address (SPF and DKIM are Duly's), unless it set its own."""
-    name, address = parseaddr(mail_from)
-    if organisation.sender_email:
-        address = organisation.sender_email
-    return formataddr((organisation.sender_name or organisation.name, address))
 
 
 def dispatch(

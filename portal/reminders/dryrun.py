@@ -8,10 +8,11 @@ from babel.numbers import format_currency
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.organisations.calendar import first_day
 from portal.organisations.models import Organisation
 from portal.reminders.dispatch import recheck, take_step
 from portal.reminders.models import Reminder
-from portal.reminders.planning import first_day, plan
+from portal.reminders.planning import plan
 from portal.reminders.render import render
 
 MAX_DAYS = 60

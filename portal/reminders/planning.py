@@ -10,9 +10,8 @@ changes nothing the second time.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
-import holidays
 from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -23,6 +22,7 @@ from sqlalchemy.types import Date
 from portal.arrangements.models import Arrangement, ArrangementInvoice
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
+from portal.organisations.calendar import send_days
 from portal.organisations.models import Organisation
 from portal.reminders.defaults import default_scenario_id
 from portal.reminders.models import (
@@ -75,37 +75,6 @@ def calendar_key(organisation: Organisation) -> str:
     return f"{organisation.holiday_country}:{days}:{organisation.timezone}:{organisation.send_hour}"
 
 
-def window_opens(organisation: Organisation, day: date) -> datetime:
-    """The UTC instant the organisation's send window opens on ``day``. The zone's own rules decide it, so a DST
-    change moves it by the hour it should."""
-    return datetime.combine(day, time(organisation.send_hour), tzinfo=organisation.tz).astimezone(UTC)
-
-
-def send_days(organisation: Organisation, first: date, last: date) -> list[tuple[date, date, datetime]]:
-    """(day, the first day on or after it a reminder may go out, when that day's send window opens in UTC)."""
-    country_holidays = (
-        holidays.country_holidays(organisation.holiday_country, years=range(first.year, last.year + 2))
-        if organisation.holiday_country
-        else {}
-    )
-
-    def sendable(day: date) -> bool:
-        return not (organisation.business_days_only and day.weekday() >= 5) and day not in country_holidays
-
-    rows = []
-    next_sendable = last + timedelta(days=1)
-    while not sendable(next_sendable):
-        next_sendable += timedelta(days=1)
-    day = last
-    while day >= first:  # backwards, so that each day knows the next sendable one
-        if sendable(day):
-            next_sendable = day
-        rows.append((day, next_sendable, window_opens(organisation, next_sendable)))
-        day -= timedelta(days=1)
-    rows.reverse()
-    return rows
-
-
 def ensure_calendar(session: Session, organisation: Organisation, first: date) -> str:
     """Fill the organisation's calendar from ``first`` for CALENDAR_DAYS; returns its key."""
     key = calendar_key(organisation)
@@ -125,20 +94,6 @@ def ensure_calendar(session: Session, organisation: Organisation, first: date) -
         session.execute(insert(SendDay), rows)
         _analyze(session, SendDay.__table__)
     return key
-
-
-def first_day(organisation: Organisation, now: datetime | None = None) -> date:
-    """The first day planning may put a reminder on: today, unless today's send window has closed."""
-    local = (now or utcnow()).astimezone(organisation.tz)
-    return local.date() if local.hour < organisation.send_until_hour else local.date() + timedelta(days=1)
-
-
-def next_send_day(organisation: Organisation, now: datetime | None = None) -> date:
-    """The first day a reminder planned now would go out: the first day planning may use, or the next one after
-    it that is not a weekend day or public holiday."""
-    first = first_day(organisation, now)
-    [(_, sendable, _)] = send_days(organisation, first, first)
-    return sendable
 
 
 def _lock(session: Session, organisation_id: int) -> None:

@@ -10,6 +10,7 @@ from babel.numbers import format_currency
 from portal.bank.epc import CONTENT_ID, transfer_fields
 from portal.invoices.models import Invoice
 from portal.law.claims import Charges, charges_for_step, claims, step_flags
+from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
 from portal.reminders.service import placeholder_values
@@ -140,7 +141,7 @@ def _with_notice(body: str, notice: str) -> str:
 
 def _notice(notice, total, language: str) -> str:
     """The 14-day paragraph, in plain text; braces in it are not placeholders (render_text leaves them)."""
-    locale = "nl_NL" if language == "nl" else "en_GB"
+    locale = DEBTOR_LOCALES[debtor_language(language)]
     lang = language if language in NOTICE_TEXTS else "en"
     money = lambda amount: format_currency(amount, notice.currency, locale=locale)  # noqa: E731
     vat = NOTICE_VAT[lang].format(vat=money(notice.vat)) if notice.vat else ""

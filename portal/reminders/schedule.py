@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.invoices.models import Invoice
+from portal.organisations.calendar import first_day, send_days, window_opens
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
-from portal.reminders.planning import first_day, send_days, window_opens
 from portal.reminders.texts import check_text
 from portal.types import utcnow
 
 
-class ScheduleError(ValueError):
+class ScheduleError(DomainError):
     """An action that cannot be done now; the message says why, for the supplier."""
 
 

@@ -9,13 +9,15 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.invoices.models import Invoice
+from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
 from portal.reminders.models import ANCHORS, CHANNELS, LANGUAGES, TONES, Scenario, Step
 from portal.reminders.texts import check_text
 
 
-class StepError(ValueError):
+class StepError(DomainError):
     """A step that cannot be saved; ``errors`` maps field names to messages."""
 
     def __init__(self, errors: dict[str, list[str]]):
@@ -91,7 +93,7 @@ def placeholder_values(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(text values, HTML values) for a reminder to ``debtor`` about ``invoices``, formatted in ``language``.
     ``owed`` (portal.law.claims.Claim per invoice id) itemises principal, interest and costs where there are any."""
-    locale = "nl_NL" if language == "nl" else "en_GB"
+    locale = DEBTOR_LOCALES[debtor_language(language)]
     contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
     currency = invoices[0].currency if invoices else organisation.home_currency
     owed = owed or {}

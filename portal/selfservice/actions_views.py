@@ -8,7 +8,7 @@ before a form or a service sees them.
 from datetime import timedelta
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
-from flask_babel import force_locale, format_date, gettext
+from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -16,13 +16,19 @@ from wtforms import DateField, SelectField, SelectMultipleField, StringField, Te
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
+from portal.debtors import messages
+from portal.disputes import service as disputes
+from portal.disputes.models import Dispute
+from portal.errors import DomainError
 from portal.extensions import db, limiter
+from portal.forms import add_error
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.law.claims import claims
-from portal.selfservice import actions
-from portal.selfservice.models import Dispute
-from portal.selfservice.views import LOCALES, SESSION_KEY, Visit, bp, render, visit_or_expired
+from portal.locales import in_debtor_language
+from portal.promises import service as promises
+from portal.selfservice.views import SESSION_KEY, Visit, bp, render, visit_or_expired
+from portal.text import MAX_MESSAGE
 
 TOO_LONG = _l("At most %(max)d characters, please.")
 
@@ -37,7 +43,7 @@ class PaidForm(FlaskForm):
     invoice_ids = SelectMultipleField(_l("Which invoices"), coerce=int, validate_choice=False)
     paid_on = DateField(_l("Paid on (if you know)"), validators=[Optional()])
     comment = TextAreaField(
-        _l("How did you pay? (optional)"), validators=[Optional(), Length(max=actions.MAX_COMMENT, message=TOO_LONG)]
+        _l("How did you pay? (optional)"), validators=[Optional(), Length(max=MAX_MESSAGE, message=TOO_LONG)]
     )
 
 
@@ -56,14 +62,14 @@ class DisputeForm(FlaskForm):
         validators=[InputRequired(_l("Choose what is wrong."))],
     )
     comment = TextAreaField(
-        _l("Explain (optional)"), validators=[Optional(), Length(max=actions.MAX_COMMENT, message=TOO_LONG)]
+        _l("Explain (optional)"), validators=[Optional(), Length(max=MAX_MESSAGE, message=TOO_LONG)]
     )
 
 
 class ContactForm(FlaskForm):
     message = TextAreaField(
         _l("Your message"),
-        validators=[InputRequired(_l("Write your message.")), Length(max=actions.MAX_COMMENT, message=TOO_LONG)],
+        validators=[InputRequired(_l("Write your message.")), Length(max=MAX_MESSAGE, message=TOO_LONG)],
     )
     reply_to = StringField(
         _l("Your e-mail address or phone number (optional)"),
@@ -73,7 +79,7 @@ class ContactForm(FlaskForm):
 
 def _locale(visit: Visit):
     """Form messages and flashes in the page's language: they are worked out here, not when the page renders."""
-    return force_locale(LOCALES[visit.language])
+    return in_debtor_language(visit.language)
 
 
 def _open_invoices(visit: Visit) -> list[Invoice]:
@@ -99,14 +105,6 @@ def _checked(visit: Visit, values: list[str]) -> list[int]:
             abort(404)
         ids.append(visit.invoice(int(value)).id)
     return ids
-
-
-def _add_error(form: FlaskForm, error: actions.ActionError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 def _done(visit: Visit, message: str):
@@ -156,7 +154,7 @@ def promise_save():
         form = PromiseForm()
         if form.validate():
             try:
-                promise = actions.promise(
+                promise = promises.promise(
                     db.session,
                     visit.organisation,
                     visit.debtor,
@@ -165,9 +163,9 @@ def promise_save():
                     visit.organisation.today(),
                     note=form.note.data,
                 )
-            except actions.ActionError as error:
+            except DomainError as error:
                 db.session.rollback()
-                _add_error(form, error)
+                add_error(form, error)
             else:
                 return _done(
                     visit,
@@ -211,7 +209,7 @@ def paid_save():
         form = PaidForm()
         if form.validate():
             try:
-                actions.claim_paid(
+                promises.claim_paid(
                     db.session,
                     visit.organisation,
                     visit.debtor,
@@ -220,9 +218,9 @@ def paid_save():
                     paid_on=form.paid_on.data,
                     comment=form.comment.data,
                 )
-            except actions.ActionError as error:
+            except DomainError as error:
                 db.session.rollback()
-                _add_error(form, error)
+                add_error(form, error)
             else:
                 return _done(
                     visit,
@@ -273,12 +271,12 @@ def dispute_save(invoice_id: int):
         form = DisputeForm()
         if form.validate():
             try:
-                actions.dispute(
+                disputes.open_dispute(
                     db.session, visit.organisation, visit.debtor, invoice.id, form.reason.data, form.comment.data
                 )
-            except actions.ActionError as error:
+            except DomainError as error:
                 db.session.rollback()
-                _add_error(form, error)
+                add_error(form, error)
             else:
                 return _done(
                     visit,
@@ -316,12 +314,12 @@ def contact_save():
         form = ContactForm()
         if form.validate():
             try:
-                actions.contact(
+                messages.message_supplier(
                     db.session, visit.organisation, visit.debtor, form.message.data, reply_to=form.reply_to.data
                 )
-            except actions.ActionError as error:
+            except DomainError as error:
                 db.session.rollback()
-                _add_error(form, error)
+                add_error(form, error)
             else:
                 db.session.commit()
                 flash(

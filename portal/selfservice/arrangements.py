@@ -12,13 +12,15 @@ from wtforms.widgets import NumberInput
 
 from portal.arrangements import service
 from portal.arrangements.models import Arrangement
+from portal.errors import DomainError
 from portal.extensions import db, limiter
+from portal.forms import add_error
 from portal.jobs import enqueue_after_commit
+from portal.locales import DEBTOR_LOCALES
 from portal.payments import service as payments
-from portal.selfservice.actions import ActionError
-from portal.selfservice.actions_views import TOO_LONG, _add_error, _checked, _locale, _open_invoices
+from portal.selfservice.actions_views import TOO_LONG, _checked, _locale, _open_invoices
 from portal.selfservice.payments import _is_checkout, urls
-from portal.selfservice.views import LOCALES, SESSION_KEY, Visit, bp, render, visit_or_expired
+from portal.selfservice.views import SESSION_KEY, Visit, bp, render, visit_or_expired
 
 
 class PlanForm(FlaskForm):
@@ -101,9 +103,9 @@ def plan_save():
                     note=form.note.data,
                     mail_from=current_app.config["MAIL_FROM"],
                 )
-            except ActionError as error:
+            except DomainError as error:
                 db.session.rollback()
-                _add_error(form, error)
+                add_error(form, error)
             else:
                 enqueue_after_commit(db.session, "workers.jobs.plan_organisation", organisation.id)
                 db.session.commit()
@@ -143,7 +145,7 @@ def plan_answer(arrangement_id: int):
             accept,
             mail_from=current_app.config["MAIL_FROM"],
         )
-    except ActionError as error:
+    except DomainError as error:
         db.session.rollback()
         with _locale(visit):
             flash(str(error), "error")
@@ -175,7 +177,7 @@ def plan_pay(arrangement_id: int):
             [invoice.id for invoice, _ in parts],
             urls=urls(),
             endpoint=current_app.config["MOLLIE_API_ENDPOINT"],
-            locale=LOCALES[visit.language],
+            locale=DEBTOR_LOCALES[visit.language],
             amounts={invoice.id: amount for invoice, amount in parts},
             installment=row.installment,
         )

@@ -11,7 +11,7 @@ from flask import current_app, redirect, request, url_for
 from flask_limiter.util import get_remote_address
 
 from portal.extensions import db, limiter
-from portal.selfservice import service
+from portal.links import service as links
 from portal.selfservice.views import _language, bp, render
 from portal.types import utcnow
 
@@ -51,7 +51,7 @@ def request_link():
     if "@" not in address or any(c.isspace() for c in address):
         return render("selfservice/expired.html", language, 422, organisation=None, address_error=True)
     config = current_app.config
-    mailed = service.mail_fresh_link(db.session, address, config["PUBLIC_BASE_URL"], config["MAIL_FROM"], utcnow())
+    mailed = links.mail_fresh_link(db.session, address, config["PUBLIC_BASE_URL"], config["MAIL_FROM"], utcnow())
     db.session.commit()
     current_app.logger.info("new self-service link asked for: %d mailed", mailed)  # never the address
     time.sleep(max(0.0, ANSWER_SECONDS - (time.monotonic() - started)))

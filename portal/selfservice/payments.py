@@ -4,14 +4,14 @@ return page waits for the webhook. The webhook itself lives in portal.payments.v
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db, limiter
+from portal.locales import DEBTOR_LOCALES, in_debtor_language
 from portal.payments import service
 from portal.payments.models import UNFINISHED, MolliePayment
-from portal.selfservice.views import LOCALES, SESSION_KEY, bp, render, visit_or_expired
+from portal.selfservice.views import SESSION_KEY, bp, render, visit_or_expired
 
 
 def urls() -> service.Urls:
@@ -52,19 +52,19 @@ def pay():
             invoice_ids,
             urls=urls(),
             endpoint=current_app.config["MOLLIE_API_ENDPOINT"],
-            locale=LOCALES[visit.language],
+            locale=DEBTOR_LOCALES[visit.language],
         )
     except LookupError:
         abort(404)  # an invoice id that is not this debtor's: as if it did not exist
     except service.MollieUnavailable:
         db.session.rollback()
         current_app.logger.warning("Mollie unavailable for organisation %s", visit.organisation.id, exc_info=True)
-        with force_locale(LOCALES[visit.language]):  # the debtor's language, not the browser's
+        with in_debtor_language(visit.language):  # the debtor's language, not the browser's
             flash(_("Online payment is not available right now. Please try again later, or pay by bank transfer."))
         return redirect(url_for("selfservice.page"), 303)
     except service.PaymentError as exc:
         db.session.rollback()
-        with force_locale(LOCALES[visit.language]):
+        with in_debtor_language(visit.language):
             flash(str(_PAYMENT_ERRORS.get(str(exc), _l("This cannot be paid online."))), "error")
         return redirect(url_for("selfservice.page"), 303)
     if not _is_checkout(mp.checkout_url):

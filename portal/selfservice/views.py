@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
-from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -24,17 +23,16 @@ from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
 from portal.law import claims as law_claims
 from portal.ledger.models import Payment
+from portal.links import service as links
+from portal.links.models import AccessLink
+from portal.locales import DEBTOR_LANGUAGES, debtor_language, in_debtor_language
 from portal.organisations.models import METHOD_NAMES, Organisation
-from portal.selfservice import service
-from portal.selfservice.models import AccessLink
 from portal.types import utcnow
 
 bp = Blueprint("selfservice", __name__, url_prefix="/s")
 SESSION_KEY = "selfservice_link"
 MOLLIE_CHECKOUT = "https://www.mollie.com"  # where Mollie's hosted checkout lives
-LANGUAGES = ("nl", "en")
 RECENT_PAYMENTS = 10  # the page shows the latest payments, enough to see that one has arrived
-LOCALES = {"nl": "nl_NL", "en": "en_GB"}  # amounts and dates as the page's language writes them
 
 # Method names that are words rather than brands: in the debtor's language.
 DEBTOR_METHOD_NAMES = {"creditcard": _l("Card"), "banktransfer": _l("Bank transfer (through Mollie)")}
@@ -77,16 +75,16 @@ def _origin(url: str) -> str:
 
 def _language(debtor: Debtor | None) -> str:
     chosen = request.args.get("lang") or session.get("selfservice_lang")
-    if chosen in LANGUAGES:
+    if chosen in DEBTOR_LANGUAGES:
         session["selfservice_lang"] = chosen
         return chosen
-    return debtor.language if debtor is not None and debtor.language in LANGUAGES else "nl"
+    return debtor_language(debtor.language if debtor is not None else None)
 
 
 def current() -> Visit | None:
     """The visit this session's link opens, or None when there is none or it no longer works."""
     link = db.session.get(AccessLink, session.get(SESSION_KEY) or 0)
-    if link is None or not service.usable(link, utcnow()):
+    if link is None or not links.usable(link, utcnow()):
         session.pop(SESSION_KEY, None)
         return None
     debtor = db.session.get(Debtor, link.debtor_id)
@@ -96,7 +94,7 @@ def current() -> Visit | None:
 def render(template: str, language: str, status: int = 200, **context):
     """Render a self-service template in the page's language (Flask-Babel catalogs under portal/translations)."""
     other = "en" if language == "nl" else "nl"
-    with force_locale(LOCALES[language]):
+    with in_debtor_language(language):
         body = render_template(template, language=language, other=other, in_other=_in_language(other), **context)
     return body, status
 
@@ -136,7 +134,7 @@ def not_found(error):
 @limiter.limit(lambda: current_app.config["SELFSERVICE_RATE_LIMIT"])
 def enter(token: str):
     """Open a link: remember it in the session and go on to the page without the token in the address."""
-    link = service.find_link(db.session, token, utcnow())
+    link = links.find_link(db.session, token, utcnow())
     if link is None:
         return expired()
     session[SESSION_KEY] = link.id

@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from portal.arrangements import service
 from portal.arrangements.models import InstallmentNotice
+from portal.errors import DomainError
 from portal.events import Event
 from portal.ledger.service import ledger_discrepancies, record_payment
 from portal.mail.models import MailMessage
 from portal.reminders.behaviour import profile
 from portal.reminders.models import Reminder, Scenario
 from portal.reminders.planning import plan
-from portal.selfservice.actions import ActionError
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
@@ -105,7 +105,7 @@ def test_a_proposal_outside_the_automatic_limits_waits_for_the_supplier(db_sessi
     # Amounts and dates as the supplier reads them, not as Python prints them.
     assert "EUR 600.00 (more than EUR 500.00)" in larger.review_reason
     assert "we will get back to you" in _mails(db_session, "arrangement_confirmation")[0].subject.lower()
-    with pytest.raises(ActionError):
+    with pytest.raises(DomainError):
         service.decide(
             db_session, organisation.id, arrangement.id, "reject", actor_user_id=owner.id, mail_from=MAIL_FROM
         )
@@ -145,7 +145,7 @@ def test_a_rejection_says_why_and_frees_the_invoices(db_session, shop):
 )
 def test_proposals_outside_the_rules_are_refused_with_the_field(db_session, shop, count, frequency, days, field):
     organisation, *_ = shop
-    with pytest.raises(ActionError) as refused:
+    with pytest.raises(DomainError) as refused:
         _propose(
             db_session, shop, count=count, frequency=frequency, first_due=organisation.today() + timedelta(days=days)
         )
@@ -156,7 +156,7 @@ def test_proposals_outside_the_rules_are_refused_with_the_field(db_session, shop
 def test_the_last_installment_within_the_longest_period(db_session, shop):
     organisation, *_ = shop
     organisation.arrangement_max_days = 60
-    with pytest.raises(ActionError, match="must be due by"):
+    with pytest.raises(DomainError, match="must be due by"):
         _propose(db_session, shop, count=4, frequency="monthly")
     assert _propose(db_session, shop, count=4, frequency="weekly").status == "active"
 
@@ -164,14 +164,14 @@ def test_the_last_installment_within_the_longest_period(db_session, shop):
 def test_an_invoice_goes_into_one_plan_at_a_time_and_strict_debtors_do_not_propose(db_session, shop):
     organisation, debtor, first, second = shop
     _propose(db_session, shop, count=2, invoices=[first])
-    with pytest.raises(ActionError, match="already in a payment plan"):
+    with pytest.raises(DomainError, match="already in a payment plan"):
         _propose(db_session, shop, count=2, invoices=[first, second])
     strict = db_session.scalar(
         select(Scenario).where(Scenario.organisation_id == organisation.id, Scenario.key == "strict")
     )
     debtor.scenario_id = strict.id
     assert service.proposal_refused(db_session, organisation, debtor, organisation.today())
-    with pytest.raises(ActionError):
+    with pytest.raises(DomainError):
         _propose(db_session, shop, count=2, invoices=[second])
 
 
@@ -272,5 +272,5 @@ def test_a_counter_proposal_is_accepted_by_the_debtor(db_session, shop):
         service.answer_offer(db_session, organisation, other, offer.id, True, mail_from=MAIL_FROM)
     service.answer_offer(db_session, organisation, debtor, offer.id, True, mail_from=MAIL_FROM)
     assert offer.status == "active"
-    with pytest.raises(ActionError):
+    with pytest.raises(DomainError):
         service.answer_offer(db_session, organisation, debtor, offer.id, False, mail_from=MAIL_FROM)

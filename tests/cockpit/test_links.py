@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from portal.events import Event
+from portal.links.models import AccessLink
+from portal.links.service import hash_token, manual_link, new_link
 from portal.mail.models import MailMessage
-from portal.selfservice.models import AccessLink
-from portal.selfservice.service import hash_token, manual_link, new_link
 from portal.types import utcnow
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_user

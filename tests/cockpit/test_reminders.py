@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.events import Event
+from portal.organisations.calendar import send_days
 from portal.reminders.models import Reminder
-from portal.reminders.planning import plan, send_days
+from portal.reminders.planning import plan
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_user
 

@@ -6,13 +6,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from portal.debtors import messages
+from portal.disputes import service as disputes
 from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.models import Allocation
 from portal.ledger.service import ledger_discrepancies
 from portal.mail.models import MailMessage
-from portal.selfservice import actions
-from portal.selfservice.models import Dispute
+from portal.promises import service as promises
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_user
 
@@ -24,7 +25,7 @@ ESCAPED = "&lt;img src=x onerror=alert(1)&gt; &lt;b hx-get=&#34;/x&#34; hx-trigg
 def disputed(db_session, org):
     debtor = make_debtor(db_session, org, name="Klant B.V.", language="nl", email="ap@klant.example")
     invoice = make_invoice(db_session, debtor, "100.00", number="F-7", days_overdue=12)
-    dispute = actions.dispute(db_session, org, debtor, invoice.id, "wrong_amount", MARKUP)
+    dispute = disputes.open_dispute(db_session, org, debtor, invoice.id, "wrong_amount", MARKUP)
     db_session.flush()  # what a view would commit: the requests below read it in sessions of their own
     return debtor, invoice, dispute
 
@@ -140,7 +141,7 @@ def test_bad_amounts_come_back_as_typed(client, db_session, signed_in, disputed)
 
 def test_viewers_see_the_queues_but_cannot_act(client, auth, db_session, org, disputed):
     debtor, invoice, dispute = disputed
-    actions.claim_paid(db_session, org, debtor, [invoice.id], org.today())
+    promises.claim_paid(db_session, org, debtor, [invoice.id], org.today())
     db_session.flush()
     viewer = make_user(db_session, org, role="viewer")
     auth.login(viewer.email)
@@ -167,9 +168,9 @@ def test_promises_show_open_ones_with_their_amount_and_the_history(client, db_se
     kept_invoice = make_invoice(db_session, debtor, "75.00", number="P-1", days_overdue=20)
     open_invoice = make_invoice(db_session, debtor, "250.00", number="P-2", days_overdue=20)
     today = org.today()
-    actions.promise(db_session, org, debtor, [kept_invoice.id], today, today)
-    actions.promise(db_session, org, debtor, [open_invoice.id], today + timedelta(days=10), today, note=MARKUP)
-    actions.check_promises(db_session, org.id, today + timedelta(days=org.promise_grace_days + 1))
+    promises.promise(db_session, org, debtor, [kept_invoice.id], today, today)
+    promises.promise(db_session, org, debtor, [open_invoice.id], today + timedelta(days=10), today, note=MARKUP)
+    promises.check_promises(db_session, org.id, today + timedelta(days=org.promise_grace_days + 1))
     db_session.flush()
 
     page = client.get("/cockpit/requests/promises")
@@ -186,7 +187,7 @@ def test_promises_show_open_ones_with_their_amount_and_the_history(client, db_se
 def test_said_they_paid_lists_the_claim_and_resuming_lifts_the_hold(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org, name="Betaald B.V.")
     invoice = make_invoice(db_session, debtor, "99.00", number="Z-1", days_overdue=8)
-    actions.claim_paid(db_session, org, debtor, [invoice.id], org.today(), comment=MARKUP)
+    promises.claim_paid(db_session, org, debtor, [invoice.id], org.today(), comment=MARKUP)
     db_session.flush()
 
     page = client.get("/cockpit/requests/paid")
@@ -204,7 +205,7 @@ def test_said_they_paid_lists_the_claim_and_resuming_lifts_the_hold(client, db_s
 
 def test_messages_from_debtors_are_listed_inert(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org, name="Schrijver B.V.")
-    actions.contact(db_session, org, debtor, MARKUP, reply_to="0612345678")
+    messages.message_supplier(db_session, org, debtor, MARKUP, reply_to="0612345678")
     db_session.flush()
     page = client.get("/cockpit/requests/messages")
     assert page.status_code == 200 and "Schrijver B.V." in page.text and "0612345678" in page.text
@@ -214,19 +215,10 @@ def test_messages_from_debtors_are_listed_inert(client, db_session, org, signed_
 
 def test_a_message_keeps_the_lines_the_debtor_typed(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org, name="Schrijver B.V.")
-    actions.contact(db_session, org, debtor, "Beste,\nDe factuur is betaald.\nGroet, Jan", reply_to="")
+    messages.message_supplier(db_session, org, debtor, "Beste,\nDe factuur is betaald.\nGroet, Jan", reply_to="")
     db_session.flush()
     page = client.get("/cockpit/requests/messages").text
     # The text as typed, in a cell whose style keeps line breaks (static/app.css: .keep-lines, pre-line).
     assert '<td class="keep-lines">Beste,\nDe factuur is betaald.\nGroet, Jan</td>' in page
     with client.get("/static/app.css") as css:
         assert ".keep-lines { white-space: pre-line;" in css.text
-
-
-def test_resolving_a_dispute_twice_at_once_makes_one_credit_note(db_session, org, disputed):
-    _, invoice, dispute = disputed
-    actions.resolve_dispute(db_session, dispute.id, "credited", "", None)
-    with pytest.raises(actions.ActionError, match="already been resolved"):
-        actions.resolve_dispute(db_session, dispute.id, "credited", "", None)
-    assert len(db_session.scalars(select(Invoice).where(Invoice.kind == "credit_note")).all()) == 1
-    assert db_session.get(Dispute, dispute.id).status == "resolved"

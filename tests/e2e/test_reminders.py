@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from portal.reminders.planning import send_days
+from portal.organisations.calendar import send_days
 from tests.e2e.test_accounts import PASSWORD, publish, unique_email
 from tests.e2e.test_receivables import worker  # noqa: F401 - the real RQ worker fixture
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user

@@ -17,9 +17,9 @@ from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.models import Payment
 from portal.ledger.service import ledger_discrepancies
+from portal.links.service import new_link
 from portal.mail.models import MailMessage
 from portal.payments.models import MolliePayment
-from portal.selfservice.service import new_link
 from portal.types import utcnow
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation

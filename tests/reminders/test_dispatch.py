@@ -10,13 +10,13 @@ from sqlalchemy import select
 from portal.events import Event
 from portal.invoices.models import Invoice
 from portal.ledger.service import record_payment
+from portal.links.models import AccessLink
+from portal.links.service import hash_token
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.reminders.dispatch import dispatch, settle, sweep
 from portal.reminders.models import Reminder, Step
 from portal.reminders.planning import plan
-from portal.selfservice.models import AccessLink
-from portal.selfservice.service import hash_token
 from tests.factories import make_debtor, make_invoice, make_organisation, open_send_window
 from tests.mail.smtp_server import RejectHandler, TempFailFirstHandler
 from tests.processes import PROCESS_DEADLINE
@@ -297,7 +297,7 @@ def test_duly_delivers_new_invoices_with_their_pdf_then_reminds(app, live_db, sm
 def test_a_clock_every_half_hour_across_the_dst_change_sends_one_mail_per_step(app, live_db, smtpd):
     from datetime import UTC, date, datetime
 
-    from portal.reminders.planning import first_day
+    from portal.organisations.calendar import first_day
 
     organisation = make_organisation(live_db, business_days_only=False, min_gap_days=1)
     debtor = make_debtor(live_db, organisation, name="Klant", email="dst@example.com")

@@ -6,8 +6,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.ledger.service import record_payment
+from portal.organisations.calendar import first_day
 from portal.reminders.models import Reminder, Scenario
-from portal.reminders.planning import first_day, plan
+from portal.reminders.planning import plan
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 MONDAY = date(2026, 6, 1)

@@ -7,15 +7,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from portal.events import Event
+from portal.disputes import service as disputes
 from portal.invoices.models import Invoice
 from portal.ledger.service import record_payment
+from portal.promises import service as promises
+from portal.promises.models import Promise
 from portal.reminders.behaviour import BROKEN_PROMISE_DAYS, Settings, choose, effective_scenario, evaluate, profile
 from portal.reminders.dispatch import recheck, why_not
 from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
-from portal.selfservice import actions
-from portal.selfservice.models import Promise
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 MONDAY = date(2026, 6, 1)
@@ -43,7 +43,7 @@ def test_a_promise_pauses_planning_until_its_date_plus_the_grace_then_reminders_
     promised = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
     other = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
     day = MONDAY + timedelta(days=5)
-    actions.promise(db_session, organisation, debtor, [promised.id], day, MONDAY)
+    promises.promise(db_session, organisation, debtor, [promised.id], day, MONDAY)
 
     plan(db_session, organisation.id, today=MONDAY)
     assert _planned_invoices(db_session, debtor) == {other.id}
@@ -66,8 +66,8 @@ def test_the_send_time_check_honours_the_grace_and_disputes(db_session):
     assert {item.invoice_id for item in reminder.items} == {promised.id, disputed.id, free.id}
 
     # After planning, the debtor promises one and disputes another: the reminder still lists them, the check drops them.
-    actions.promise(db_session, organisation, debtor, [promised.id], MONDAY + timedelta(days=2), MONDAY)
-    actions.dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "We agreed 80")
+    promises.promise(db_session, organisation, debtor, [promised.id], MONDAY + timedelta(days=2), MONDAY)
+    disputes.open_dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "We agreed 80")
     send_day = MONDAY + timedelta(days=5)  # the promised day has passed, its grace (3 days) has not
 
     kept, status, _ = recheck(reminder, send_day)  # the grace read from the reminder's organisation (the dry run)
@@ -83,50 +83,14 @@ def test_the_send_time_check_honours_the_grace_and_disputes(db_session):
 def test_a_disputed_invoice_stays_out_of_planning_until_resolved(db_session):
     organisation, debtor = _setup(db_session)
     invoice = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    dispute = actions.dispute(db_session, organisation, debtor, invoice.id, "not_received", "")
+    dispute = disputes.open_dispute(db_session, organisation, debtor, invoice.id, "not_received", "")
     for day in range(0, 60, 20):
         plan(db_session, organisation.id, today=MONDAY + timedelta(days=day))
         assert _planned_invoices(db_session, debtor) == set()
 
-    actions.resolve_dispute(db_session, dispute.id, "rejected", "It was delivered on 2 May.", None)
+    disputes.resolve_dispute(db_session, dispute.id, "rejected", "It was delivered on 2 May.", None)
     plan(db_session, organisation.id, today=MONDAY)
     assert _planned_invoices(db_session, debtor) == {invoice.id}
-
-
-def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_session):
-    organisation, debtor = _setup(db_session)
-    paid = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    late = _invoice(db_session, debtor, MONDAY - timedelta(days=20), total="250.00")
-    waiting = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    kept = actions.promise(db_session, organisation, debtor, [paid.id], MONDAY + timedelta(days=10), MONDAY)
-    broken = actions.promise(db_session, organisation, debtor, [late.id], MONDAY + timedelta(days=1), MONDAY)
-    still = actions.promise(db_session, organisation, debtor, [waiting.id], MONDAY + timedelta(days=3), MONDAY)
-    record_payment(
-        db_session,
-        organisation.id,
-        debtor.id,
-        Decimal("100.00"),
-        "EUR",
-        MONDAY,
-        allocations=[(paid.id, Decimal("100.00"))],
-    )
-
-    today = MONDAY + timedelta(days=5)  # broken: 2 June + 3 < 6 June; still: 4 June + 3 = 7 June, not yet passed
-    assert actions.check_promises(db_session, organisation.id, today) == {"kept": 1, "broken": 1}
-    assert (kept.status, broken.status, still.status) == ("kept", "broken", "open")
-    assert late.promised_on is None and late.promise_id == broken.id  # the scenario resumes; the link stays
-    assert waiting.promised_on == MONDAY + timedelta(days=3)
-    timeline = db_session.scalars(
-        select(Event).where(Event.debtor_id == debtor.id, Event.kind.like("promise:%")).order_by(Event.id)
-    ).all()
-    assert [e.kind for e in timeline][-2:] == ["promise:kept", "promise:broken"]
-    assert timeline[-1].data["invoices"] == late.number and timeline[-1].data["amount"] == "250.00"
-
-    # Run again (a second clock): nothing more happens.
-    assert actions.check_promises(db_session, organisation.id, today) == {"kept": 0, "broken": 0}
-    assert db_session.scalar(select(Event.id).where(Event.kind == "promise:broken").offset(1)) is None
-    plan(db_session, organisation.id, today=today)
-    assert late.id in _planned_invoices(db_session, debtor) and waiting.id not in _planned_invoices(db_session, debtor)
 
 
 def _paid_on_time(session, debtor, count: int):
@@ -146,8 +110,8 @@ def _paid_on_time(session, debtor, count: int):
 
 def _broken_promise(session, organisation, debtor, promised_on: date):
     invoice = _invoice(session, debtor, promised_on - timedelta(days=20))
-    actions.promise(session, organisation, debtor, [invoice.id], promised_on, promised_on - timedelta(days=1))
-    actions.check_promises(session, organisation.id, promised_on + timedelta(days=10))
+    promises.promise(session, organisation, debtor, [invoice.id], promised_on, promised_on - timedelta(days=1))
+    promises.check_promises(session, organisation.id, promised_on + timedelta(days=10))
     return invoice
 
 
@@ -158,7 +122,7 @@ def test_broken_promises_count_in_the_profile_and_push_toward_strict(db_session)
     for days_ago in (90, 60, 30):
         _broken_promise(db_session, organisation, debtor, MONDAY - timedelta(days=days_ago))
     late = _invoice(db_session, debtor, MONDAY - timedelta(days=5))
-    actions.dispute(db_session, organisation, debtor, late.id, "quality", "")
+    disputes.open_dispute(db_session, organisation, debtor, late.id, "quality", "")
 
     found = profile(db_session, organisation.id, [debtor.id], MONDAY)[debtor.id]
     assert (found.broken_promises, found.disputes, found.weighted_days_late) == (3, 1, 0)

@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from portal.disputes.models import Dispute
 from portal.events import Event
+from portal.links.service import new_link
 from portal.mail.models import MailMessage
 from portal.mail.service import deliver
-from portal.selfservice import actions
-from portal.selfservice.models import Dispute, Promise
-from portal.selfservice.service import new_link
+from portal.promises import service as promises
+from portal.promises.models import Promise
 from portal.types import utcnow
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation
@@ -154,21 +155,6 @@ def test_a_promise_beyond_the_limit_or_in_the_past_comes_back_with_the_reason_an
     assert db_session.scalar(select(func.count()).select_from(Promise)) == 0
 
 
-def test_a_new_promise_for_the_same_invoices_replaces_the_earlier_one(db_session, setup):
-    organisation, debtor, first, second = setup
-    today = organisation.today()
-    earlier = actions.promise(db_session, organisation, debtor, [first.id, second.id], today, today)
-    partial = actions.promise(db_session, organisation, debtor, [first.id], today + timedelta(days=5), today)
-    assert earlier.status == "open"  # it still covers A-2
-    assert (first.promise_id, second.promise_id) == (partial.id, earlier.id)
-
-    later = actions.promise(db_session, organisation, debtor, [second.id], today + timedelta(days=9), today)
-    assert earlier.status == "withdrawn" and earlier.resolved_at is not None
-    assert (second.promise_id, second.promised_on) == (later.id, today + timedelta(days=9))
-    withdrawn = db_session.scalar(select(Event).where(Event.kind == "promise:withdrawn"))
-    assert withdrawn.data == {"promise": earlier.id, "replaced_by": later.id}
-
-
 def test_already_paid_pauses_reminders_for_the_organisations_days(client, db_session, setup):
     organisation, debtor, first, second = setup
     today = organisation.today()
@@ -198,7 +184,7 @@ def test_already_paid_pauses_reminders_for_the_organisations_days(client, db_ses
     for invoice in (first, second):
         db_session.refresh(invoice)
         assert invoice.hold_until == today + timedelta(days=organisation.paid_claim_hold_days)
-        assert invoice.hold_reason.startswith(actions.PAID_CLAIM_REASON)
+        assert invoice.hold_reason.startswith(promises.PAID_CLAIM_REASON)
     event = db_session.scalar(select(Event).where(Event.kind == "invoice:paid:claimed"))
     assert event.data["invoices"] == "A-1, A-2" and event.data["comment"] == "Overgemaakt van NL02RABO0123456789"
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from portal.invoices.models import InvoiceDocument
 from portal.ledger.service import record_payment
+from portal.links.service import new_link
 from portal.selfservice import brand
-from portal.selfservice.service import new_link
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation
 
@@ -166,13 +166,13 @@ def test_any_colour_gives_readable_buttons_and_links(rgb):
 
 
 def test_the_invoice_page_shows_its_state_and_what_the_debtor_can_do(client, db_session):
-    from portal.selfservice import actions
+    from portal.disputes import service as disputes
 
     organisation = make_organisation(db_session, name="Acme B.V.", mollie_api_key="test_" + "a" * 30)
     debtor = make_debtor(db_session, organisation, language="en")
     open_one = make_invoice(db_session, debtor, "50.00", number="S-1", days_overdue=3)
     disputed = make_invoice(db_session, debtor, "60.00", number="S-2", days_overdue=3)
-    actions.dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "")
+    disputes.open_dispute(db_session, organisation, debtor, disputed.id, "wrong_amount", "")
     _visit(client, db_session, debtor)
 
     page = client.get(f"/s/invoices/{open_one.id}").text

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from portal.selfservice.service import new_link
+from portal.links.service import new_link
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation
 
@@ -84,7 +84,7 @@ def test_the_link_in_a_reminder_opens_the_page(app, live_db, time_machine):
     path = urlsplit(re.search(r"http://localhost(/s/\S+)", body).group(0)).path
     live_db.close()
 
-    from portal.selfservice.models import AccessLink
+    from portal.links.models import AccessLink
 
     link = live_db.scalar(select(AccessLink))
     assert link.expires_at == sent_at + timedelta(days=14)  # the organisation's link lifetime

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.events import Event
+from portal.links import service
+from portal.links.models import AccessLink
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.selfservice import links as fresh_links
-from portal.selfservice import service
-from portal.selfservice.models import AccessLink
 from portal.types import utcnow
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation

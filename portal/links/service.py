@@ -9,16 +9,18 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from flask_babel import force_locale
 from sqlalchemy import func, select, union, update
 from sqlalchemy.orm import Session
 
 from portal.debtors.models import Contact, Debtor
+from portal.errors import DomainError
 from portal.events import record
+from portal.links.models import AccessLink
+from portal.locales import in_debtor_language
 from portal.mail.models import MailMessage
+from portal.mail.senders import sender
 from portal.mail.service import check_header_safe, queue_mail
 from portal.organisations.models import Organisation
-from portal.selfservice.models import AccessLink
 
 LINK_LIFETIME = timedelta(days=60)  # the default of Organisation.link_lifetime_days
 
@@ -60,14 +62,12 @@ def usable(link: AccessLink, now: datetime) -> bool:
     return link.revoked_at is None and link.expires_at > now
 
 
-# The mail is in the debtor's language; dates as that language writes them.
-MAIL_LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 # One address may be several debtors' (one per supplier, or a bookkeeper's for many clients): a bound on the mails
 # one request sends, so that it cannot turn into a mail bomb.
 MAX_FRESH_LINKS = 10
 
 
-class LinkError(Exception):
+class LinkError(DomainError):
     """A link cannot be made or mailed: the message says why, fit for the supplier."""
 
 
@@ -172,8 +172,6 @@ def mail_link(
 ) -> MailMessage:
     """Mail the debtor a new link ("mailed"), in its language and from the organisation's sender: to ``to``, an
     address of the debtor's, else to where reminders go. The mail goes through the outbox, after the commit."""
-    from portal.reminders.dispatch import sender  # dispatch imports this module for new_link
-
     organisation, debtor = _debtor(session, organisation_id, debtor_id)
     address = (to or debtor.dunning_email).strip()
     if not address:
@@ -186,8 +184,7 @@ def mail_link(
     link.kind = "mailed"
     session.add(link)
     session.flush()
-    language = debtor.language if debtor.language in MAIL_LOCALES else "nl"
-    with force_locale(MAIL_LOCALES[language]):
+    with in_debtor_language(debtor.language):
         message = queue_mail(
             session,
             to=address,
