@@ -66,7 +66,7 @@ from bench.pages import (
 )
 from portal.debtors.service import create_debtor
 from portal.extensions import db
-from portal.invoices.service import create_invoice
+from portal.ledger.invoices import create_invoice
 from portal.ledger.models import Payment
 from portal.ledger.service import ledger_discrepancies, record_payment
 from portal.links.service import new_link

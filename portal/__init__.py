@@ -4,19 +4,14 @@ import hmac
 import importlib
 from datetime import date
 
-from flask import Flask, abort, g, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.config import BASE_DIR, INSTANCE_DIR, Config
 from portal.locales import COCKPIT_LOCALES
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'self'; object-src 'none'"
-)
+from portal.security import register_security_headers
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -33,7 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     _register_template_helpers(app)
-    _register_security_headers(app)
+    register_security_headers(app)
 
     from portal import cli
 
@@ -148,23 +143,6 @@ def _register_template_helpers(app: Flask) -> None:
             return format_date(date.fromisoformat(value), style)
         except (TypeError, ValueError):
             return value
-
-
-def _register_security_headers(app: Flask) -> None:
-    @app.before_request
-    def refuse_nul_bytes():
-        # No field of Duly holds a NUL, and PostgreSQL text refuses it: a clear 400, not a 500 from the database.
-        for values in (request.args, request.form):
-            if any("\x00" in value for value in values.values()):
-                abort(400, "NUL characters are not allowed")
-
-    @app.after_request
-    def headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
 
 @event.listens_for(Engine, "connect")

@@ -167,9 +167,8 @@ def register(app: Flask) -> None:
     @click.option("--org", "slug", help="use this organisation's rate tables (default: the published rates)")
     def law_interest(profile: str, kind: str, principal: str, due, paid, slug: str | None):
         """Print the statutory interest: one line per rate period, then the total."""
-        from portal.law.calculate import interest
-        from portal.law.claims import interest_rates, why_none
-        from portal.law.rates import table
+        from portal.law.calculate import interest, why_none
+        from portal.law.rates import interest_rates, table
         from portal.organisations.models import Organisation
 
         rates = table(profile, kind)

@@ -15,11 +15,11 @@ from portal import events
 from portal.debtors.service import create_debtor
 from portal.events import Event
 from portal.invoices.models import Invoice
-from portal.invoices.service import create_invoice
+from portal.ledger.invoices import create_invoice
 from portal.ledger.models import Payment
 from portal.ledger.service import allocate_credit_note, record_payment
 from portal.organisations.models import Organisation, User
-from portal.reminders.defaults import ensure_default_scenarios
+from portal.scenarios.defaults import ensure_default_scenarios
 
 DEMO_SLUG = "demo"
 DEMO_LOGIN = ("demo@duly.test", "demo")
@@ -172,8 +172,8 @@ def _law_history(session: Session, organisation: Organisation, today: date) -> N
     and interest claimed who has paid part since (split over costs, interest and principal), and a consumer whose
     14-day letter's period is still running, so costs are announced, not owed."""
     from portal.debtors.models import Debtor
-    from portal.law.claims import charges_for_step, record_charges
-    from portal.reminders.models import Step
+    from portal.law.charges import charges_for_step, record_charges
+    from portal.scenarios.models import Step
 
     def oldest(kind: str, *where):
         return session.scalar(
@@ -303,7 +303,7 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
     """As if Duly had been chasing for a while: scenarios chosen from behaviour (two daily evaluations, as the
     hysteresis asks), and each debtor with overdue invoices contacted a few days ago at the steps due by then.
     Planning then spreads the next contacts over the coming days, in every tone."""
-    from portal.law.claims import charges_for_step, record_charges, step_flags
+    from portal.law.charges import charges_for_step, record_charges, step_flags
     from portal.organisations.calendar import send_days
     from portal.reminders.behaviour import effective_scenario, evaluate
     from portal.reminders.models import Reminder, ReminderItem

@@ -14,7 +14,8 @@ from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
 from portal.payments.models import MolliePayment, MolliePaymentItem
 from portal.promises.models import Promise
-from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem, Scenario, SendDay, Step
+from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem, SendDay
+from portal.scenarios.models import Scenario, Step
 
 __all__ = [
     "BankStatement",

@@ -61,3 +61,17 @@ def parse_typed_amount(text: str, *, allow_negative: bool = False) -> Decimal:
 def is_currency_code(code: str) -> bool:
     """An ISO 4217 code Babel (CLDR) knows, in capitals: "EUR" yes, "EUX" or "eur" no."""
     return bool(re.fullmatch(r"[A-Z]{3}", code or "")) and is_currency(code)
+
+
+def pro_rata(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """``total`` split in proportion to ``weights``, to the cent, adding up exactly (largest remainder)."""
+    whole = sum(weights, ZERO)
+    if whole <= ZERO:
+        return [ZERO for _ in weights]
+    cents = int(total * 100)
+    exact = [Decimal(cents) * w / whole for w in weights]
+    parts = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda n: exact[n] - parts[n], reverse=True)
+    for n in order[: cents - sum(parts)]:
+        parts[n] += 1
+    return [Decimal(p) / 100 for p in parts]

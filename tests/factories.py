@@ -6,7 +6,7 @@ from datetime import timedelta
 from werkzeug.security import generate_password_hash
 
 from portal.debtors.service import create_debtor
-from portal.invoices.service import create_invoice
+from portal.ledger.invoices import create_invoice
 from portal.organisations.models import Organisation, User
 
 PASSWORD = "correct horse battery"

@@ -6,7 +6,7 @@ from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
 from portal.demo import DEMO_LOGIN, seed_demo
 from portal.invoices.models import Invoice
-from portal.law.claims import claims
+from portal.ledger.claims import claims
 from portal.ledger.models import Allocation
 from portal.ledger.service import ledger_discrepancies
 from portal.money import ZERO

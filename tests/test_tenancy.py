@@ -12,8 +12,8 @@ from portal.imports.models import ImportBatch
 from portal.law.models import LawRate
 from portal.mail.models import MailMessage
 from portal.organisations.models import User
-from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.models import Reminder, ReminderItem
+from portal.scenarios.defaults import ensure_default_scenarios
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 

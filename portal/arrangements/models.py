@@ -3,10 +3,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint, exists, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.extensions import db
+from portal.invoices.models import Invoice
 from portal.types import Money, UTCDateTime, utcnow
 
 # proposed: the debtor asked, the supplier decides. offered: the supplier's counter-proposal, the debtor decides.
@@ -103,3 +104,16 @@ class InstallmentNotice(db.Model):
     stage: Mapped[str] = mapped_column(String(8))  # before | due
     mail_message_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# Whether an invoice is in an active payment plan, as a deferred column of Invoice: dispatch loads it with the
+# reminder (one query for everything its checks need); elsewhere it is read only when asked. Defined here, beside
+# the tables it reads, so that invoices know nothing of plans (portal.models imports both before any query).
+Invoice.in_running_plan = column_property(
+    exists(
+        select(ArrangementInvoice.id)
+        .join(Arrangement, Arrangement.id == ArrangementInvoice.arrangement_id)
+        .where(ArrangementInvoice.invoice_id == Invoice.id, Arrangement.status == "active")
+    ),
+    deferred=True,
+)

@@ -31,13 +31,14 @@ from portal.invoices.service import chosen_open_invoices
 from portal.links.service import link_lifetime, new_link
 from portal.locales import Amount, debtor_language, in_debtor_language
 from portal.locales import lazy as _l
-from portal.mail.senders import sender, supplier_address
+from portal.mail.senders import sender
 from portal.mail.service import queue_mail
 from portal.money import ZERO
 from portal.organisations.calendar import window_opens
 from portal.organisations.models import Organisation
-from portal.reminders.defaults import default_scenario_id
-from portal.reminders.models import Scenario
+from portal.organisations.service import supplier_address
+from portal.scenarios.defaults import default_scenario_id
+from portal.scenarios.models import Scenario
 from portal.text import clean
 from portal.types import utcnow
 

@@ -24,8 +24,8 @@ from portal.errors import DomainError
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.jobs import enqueue_after_commit
-from portal.law.claims import has_charges
 from portal.ledger import service as ledger
+from portal.ledger.claims import has_charges
 from portal.ledger.models import Payment
 from portal.money import ZERO
 from portal.types import utcnow

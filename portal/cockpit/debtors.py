@@ -16,15 +16,16 @@ from portal.debtors.models import Debtor
 from portal.events import Event
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
-from portal.invoices import queries
 from portal.invoices.models import Invoice
-from portal.invoices.service import InvoiceError, create_invoice
+from portal.invoices.service import InvoiceError
 from portal.law import service as law
 from portal.law.service import PARTS
+from portal.ledger import queries
+from portal.ledger.invoices import create_invoice
 from portal.ledger.models import DebtorBalance
 from portal.ledger.service import LedgerError, debtor_credit, record_payment
 from portal.reminders.behaviour import effective_scenario
-from portal.reminders.models import Scenario
+from portal.scenarios.models import Scenario
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 WAIVED = {"costs": "Collection costs", "interest": "Statutory interest"}

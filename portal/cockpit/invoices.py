@@ -14,10 +14,11 @@ from portal.debtors.models import Debtor
 from portal.events import Event
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
-from portal.invoices import queries
 from portal.invoices.models import Invoice
-from portal.invoices.service import InvoiceError, create_invoice, update_invoice
-from portal.law.claims import claims
+from portal.invoices.service import InvoiceError
+from portal.ledger import queries
+from portal.ledger.claims import claims
+from portal.ledger.invoices import create_invoice, update_invoice
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 

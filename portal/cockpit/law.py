@@ -14,9 +14,10 @@ from portal.cockpit.forms import _amount
 from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.law import service as law
-from portal.law.calculate import Costs, collection_costs, interest
-from portal.law.claims import ZERO, interest_rates, rate_table, why_none
+from portal.law.calculate import Costs, collection_costs, interest, why_none
 from portal.law.models import RATE_TABLES, LawRate
+from portal.law.rates import interest_rates, rate_table
+from portal.money import ZERO
 from portal.tenancy import current_organisation_id, get_or_404
 
 TABLE_NAMES = {

@@ -14,15 +14,16 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
-from portal.law.letter import letter_pdf
 from portal.mail.models import MailMessage
 from portal.organisations.calendar import first_day
 from portal.reminders import schedule
 from portal.reminders.dryrun import dry_run
-from portal.reminders.models import Reminder, ReminderItem, Scenario
+from portal.reminders.letter import letter_pdf
+from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.planning import plan
 from portal.reminders.render import render, texts_of
-from portal.reminders.service import scenarios_of
+from portal.scenarios.models import Scenario
+from portal.scenarios.service import scenarios_of
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 from portal.urls import safe_next
 

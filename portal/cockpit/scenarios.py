@@ -9,11 +9,13 @@ from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
-from portal.law.claims import charges_for_step, claims
-from portal.reminders import service as reminders
-from portal.reminders.defaults import ensure_default_scenarios
-from portal.reminders.models import Scenario, Step
-from portal.reminders.texts import PLACEHOLDERS, check_text, render_html, render_text
+from portal.law.charges import charges_for_step
+from portal.ledger.claims import claims
+from portal.reminders.placeholders import placeholder_values, sample_debtor
+from portal.scenarios import service as scenarios
+from portal.scenarios.defaults import ensure_default_scenarios
+from portal.scenarios.models import Scenario, Step
+from portal.scenarios.texts import PLACEHOLDERS, check_text, render_html, render_text
 from portal.tenancy import current_organisation_id, get_or_404
 
 
@@ -21,7 +23,7 @@ from portal.tenancy import current_organisation_id, get_or_404
 def scenarios_index():
     """The organisation's scenarios and their steps."""
     return render_template(
-        "cockpit/scenarios/index.html", scenarios=reminders.scenarios_of(db.session, current_organisation_id())
+        "cockpit/scenarios/index.html", scenarios=scenarios.scenarios_of(db.session, current_organisation_id())
     )
 
 
@@ -46,7 +48,7 @@ def _step(scenario_id: int, step_id: int) -> Step:
 def _preview(form: StepForm, language: str) -> dict:
     """The step's text as the sample debtor would read it, or the problems that stop it."""
     organisation = current_user.organisation
-    debtor = reminders.sample_debtor(db.session, organisation.id)
+    debtor = sample_debtor(db.session, organisation.id)
     subject = form[f"subject_{language}"].data or ""
     body = form[f"body_{language}"].data or ""
     problems = check_text(subject) + check_text(body)
@@ -72,7 +74,7 @@ def _preview(form: StepForm, language: str) -> dict:
     )
     charges = charges_for_step(organisation, debtor, draft, list(invoices), today, draft.channel)
     owed = claims(db.session, organisation, debtor, list(invoices), today, pending=charges.changes)
-    values, html_values = reminders.placeholder_values(
+    values, html_values = placeholder_values(
         db.session, organisation, debtor, list(invoices), language, pay_link="https://pay.example/…", owed=owed
     )
     return {
@@ -120,10 +122,10 @@ def step_update(scenario_id: int, step_id: int):
     form = StepForm()
     if form.validate_on_submit():
         try:
-            reminders.update_step(
+            scenarios.update_step(
                 db.session, current_organisation_id(), step.id, actor_user_id=current_user.id, **form.values()
             )
-        except reminders.StepError as exc:
+        except scenarios.StepError as exc:
             db.session.rollback()
             for name, messages in exc.errors.items():
                 if name in form:

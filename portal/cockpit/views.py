@@ -12,9 +12,9 @@ from portal.cockpit.forms import InviteForm, RoleForm, SettingsForm
 from portal.events import Event
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
-from portal.invoices import queries
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
+from portal.ledger import queries
 from portal.ledger.models import Payment
 from portal.mail.models import MailMessage
 from portal.mail.service import queue_mail

@@ -8,9 +8,9 @@ from portal.debtors.models import Debtor
 from portal.errors import DomainError
 from portal.locales import lazy as _l
 from portal.mail.models import MailMessage
-from portal.mail.senders import supplier_address
 from portal.mail.service import queue_mail
 from portal.organisations.models import Organisation
+from portal.organisations.service import supplier_address
 from portal.text import clean
 
 

@@ -15,7 +15,8 @@ from portal.debtors.models import Debtor
 from portal.disputes.models import DISPUTE_REASONS, DISPUTE_RESOLUTIONS, REASON_LABELS, Dispute
 from portal.errors import DomainError
 from portal.invoices.models import Invoice
-from portal.invoices.service import InvoiceError, chosen_open_invoices, create_invoice
+from portal.invoices.service import InvoiceError, chosen_open_invoices
+from portal.ledger.invoices import create_invoice
 from portal.ledger.service import LedgerError, change_total
 from portal.locales import debtor_language, in_debtor_language
 from portal.locales import lazy as _l

@@ -28,7 +28,7 @@ from portal.imports.models import ImportMapping
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.invoices import references
 from portal.invoices.models import Invoice
-from portal.invoices.service import first_step
+from portal.ledger.invoices import first_step
 from portal.mail.service import check_header_safe
 from portal.money import ZERO, MoneyError, is_currency_code, parse_amount
 from portal.organisations.models import Organisation

@@ -29,7 +29,8 @@ from portal.debtors.service import DebtorError, create_debtor, find_debtor
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.invoices import references
 from portal.invoices.models import Invoice
-from portal.invoices.service import InvoiceError, create_invoice
+from portal.invoices.service import InvoiceError
+from portal.ledger.invoices import create_invoice
 from portal.ledger.models import Allocation
 from portal.ledger.service import LedgerError
 from portal.money import ZERO, MoneyError, is_currency_code, parse_amount

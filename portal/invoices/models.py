@@ -86,10 +86,11 @@ class Invoice(db.Model):
     promised_on: Mapped[date | None] = mapped_column(Date(), default=None)
     promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"), default=None)
     disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    # Late-payment law (portal.law.claims), set when a scenario step that adds them is sent:
-    # collection costs (VAT included; costs_vat the VAT in it), owed from costs_from on (for a consumer: the day
-    # after the 14-day letter's period, costs_notice_until), and what of them has been paid;
-    # statutory interest from interest_from on (the day after the due date), and what of it has been paid.
+    # Late-payment law, set when a scenario step that adds them is sent (portal.law.charges; what they make the
+    # invoice owe on a day: portal.ledger.claims): collection costs (VAT included; costs_vat the VAT in it), owed
+    # from costs_from on (for a consumer: the day after the 14-day letter's period, costs_notice_until), and what of
+    # them has been paid; statutory interest from interest_from on (the day after the due date), and what of it has
+    # been paid.
     costs_charged: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
     costs_vat: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
     costs_paid: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
@@ -124,24 +125,3 @@ class InvoiceDocument(db.Model):
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary()))
 
     invoice: Mapped[Invoice] = relationship(back_populates="document")
-
-
-def _in_running_plan():
-    """Whether the invoice is in an active payment plan, as a deferred column: dispatch loads it with the reminder
-    (one query for everything its checks need); elsewhere it is read only when asked."""
-    from sqlalchemy import exists, select
-    from sqlalchemy.orm import column_property
-
-    from portal.arrangements.models import Arrangement, ArrangementInvoice
-
-    return column_property(
-        exists(
-            select(ArrangementInvoice.id)
-            .join(Arrangement, Arrangement.id == ArrangementInvoice.arrangement_id)
-            .where(ArrangementInvoice.invoice_id == Invoice.id, Arrangement.status == "active")
-        ),
-        deferred=True,
-    )
-
-
-Invoice.in_running_plan = _in_running_plan()

@@ -139,3 +139,27 @@ def interest(
         total += amount
         current = boundary
     return Interest(periods, total)
+
+
+def applies(profile: str, kind: str) -> bool:
+    """Whether the profile lets anything be claimed from this kind of debtor (the EU's covers businesses only)."""
+    return profile == "nl" or (profile == "eu" and kind == "business")
+
+
+def why_none(profile: str, kind: str) -> str:
+    """Why nothing may be claimed from this kind of debtor under the profile ("" when something may)."""
+    if applies(profile, kind):
+        return ""
+    return "the EU directive covers business debtors only" if profile == "eu" else "no legal profile"
+
+
+def received_on(organisation, sent_on: date, channel: str) -> date:
+    """When a message counts as received: mail after calendar days, a letter after business days."""
+    if channel != "letter":
+        return sent_on + timedelta(days=organisation.receipt_days_email)
+    day, left = sent_on, organisation.receipt_days_letter
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day

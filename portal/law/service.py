@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
-from portal.law.claims import SEEDS
 from portal.law.models import RATE_TABLES, LawRate
+from portal.law.rates import SEEDS
 
 PARTS = ("costs", "interest")
 MAX_REASON = 300

@@ -39,5 +39,5 @@ class MailMessage(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(200), default=None)
     # Invoice PDFs to attach (InvoiceDocument ids), for invoices Duly delivers itself.
     attachment_ids: Mapped[list | None] = mapped_column(JSON(), default=None)
-    # What the EPC QR code in an HTML reminder says (portal.bank.epc): the picture is drawn when the mail is built.
+    # What the EPC QR code in an HTML reminder says (portal.epc): the picture is drawn when the mail is built.
     inline_qr: Mapped[dict | None] = mapped_column(JSON(), default=None)

@@ -18,6 +18,7 @@ from flask import render_template
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session
 
+from portal.epc import CONTENT_ID, png
 from portal.jobs import enqueue_after_commit
 from portal.mail.models import MailMessage
 from portal.types import utcnow
@@ -241,8 +242,6 @@ def as_email(message: MailMessage, attachments: list | None = None) -> EmailMess
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
         if message.inline_qr:
-            from portal.bank.epc import CONTENT_ID, png
-
             # The picture beside the HTML it belongs in (multipart/related), named as the HTML's cid: says.
             email.get_body(("html",)).add_related(png(message.inline_qr), "image", "png", cid=f"<{CONTENT_ID}>")
     for document in _attachments(message) if attachments is None else attachments:

@@ -14,7 +14,7 @@ from portal import events
 from portal.errors import DomainError
 from portal.mail.service import check_header_safe
 from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, User
-from portal.reminders.defaults import ensure_default_scenarios
+from portal.scenarios.defaults import ensure_default_scenarios
 from portal.types import utcnow
 
 MIN_PASSWORD = 10
@@ -236,3 +236,15 @@ def update_settings(session: Session, organisation_id: int, *, actor_id: int, **
         setattr(organisation, key, value)
     events.record(session, organisation_id, "organisation:settings:changed", actor_user_id=actor_id)
     return organisation
+
+
+def supplier_address(session: Session, organisation: Organisation) -> str:
+    """Where a debtor's message goes: the organisation's sender address, else its first owner."""
+    if organisation.sender_email:
+        return organisation.sender_email
+    owner = session.scalar(
+        select(User.email)
+        .where(User.organisation_id == organisation.id, User.role == "owner", User.active.is_(True))
+        .order_by(User.id)
+    )
+    return owner or ""

@@ -21,8 +21,8 @@ from portal.invoices.models import Invoice
 from portal.ledger.models import DebtorBalance
 from portal.organisations.models import Organisation
 from portal.promises.models import Promise
-from portal.reminders.defaults import default_scenario_id, ensure_default_scenarios
-from portal.reminders.models import Scenario
+from portal.scenarios.defaults import default_scenario_id, ensure_default_scenarios
+from portal.scenarios.models import Scenario
 
 RECENT = 6  # "5 of the last 6 invoices": the window for the share paid late
 CONFIRMATIONS = 2  # consecutive daily evaluations past a threshold before a debtor moves

@@ -25,14 +25,15 @@ from sqlalchemy.orm import Session, joinedload, object_session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
-from portal.law.claims import record_charges
+from portal.law.charges import record_charges
 from portal.links.service import new_link
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.mail.senders import sender
 from portal.organisations.models import Organisation
-from portal.reminders.models import Reminder, ReminderItem, Scenario
+from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.render import render
+from portal.scenarios.models import Scenario
 from portal.types import utcnow
 
 LEASE = timedelta(minutes=5)

@@ -1,73 +1,14 @@
-"""Communication scenarios: a ladder of steps relative to an invoice's issue or due date."""
+"""Reminders: what planning keeps on the schedule and dispatch sends, with the calendar planning reads."""
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.scenarios.models import Scenario, Step
 from portal.types import Money, UTCDateTime, utcnow
-
-ANCHORS = ("issue_date", "due_date")
-CHANNELS = ("email", "phone", "letter")
-TONES = ("courtesy", "friendly", "neutral", "firm", "final")
-LANGUAGES = ("nl", "en")
-
-
-class Scenario(db.Model):
-    __tablename__ = "scenarios"
-    __table_args__ = (UniqueConstraint("organisation_id", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    # friendly | standard | strict for the three every organisation starts with; anything for its own.
-    key: Mapped[str] = mapped_column(String(30))
-    name: Mapped[str] = mapped_column(String(100))
-    description: Mapped[str] = mapped_column(String(500), default="")
-    is_default: Mapped[bool] = mapped_column(default=False)  # what a new debtor gets
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    steps: Mapped[list["Step"]] = relationship(
-        back_populates="scenario", cascade="all, delete-orphan", order_by="Step.position"
-    )
-
-
-class Step(db.Model):
-    """One contact of a scenario. Texts use placeholders from portal.reminders.texts only, never Jinja."""
-
-    __tablename__ = "scenario_steps"
-    __table_args__ = (UniqueConstraint("scenario_id", "position"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column()
-    anchor: Mapped[str] = mapped_column(String(10), default="due_date")
-    # Days after the anchor; negative before a due date is a courtesy reminder.
-    offset_days: Mapped[int] = mapped_column(default=0)
-    channel: Mapped[str] = mapped_column(String(10), default="email")
-    tone: Mapped[str] = mapped_column(String(10), default="neutral")
-    include_pay_link: Mapped[bool] = mapped_column(default=True)
-    is_final_notice: Mapped[bool] = mapped_column(default=False)
-    # Late-payment law: sending this step adds collection costs / starts statutory interest on its invoices, where
-    # the organisation's legal profile allows (for a consumer under Dutch law, costs only after the 14-day letter).
-    adds_costs: Mapped[bool] = mapped_column(default=False, server_default=false())
-    adds_interest: Mapped[bool] = mapped_column(default=False, server_default=false())
-    subject_nl: Mapped[str] = mapped_column(String(200), default="")
-    body_nl: Mapped[str] = mapped_column(Text(), default="")
-    subject_en: Mapped[str] = mapped_column(String(200), default="")
-    body_en: Mapped[str] = mapped_column(Text(), default="")
-
-    scenario: Mapped[Scenario] = relationship(back_populates="steps")
-
-    def text(self, language: str) -> tuple[str, str]:
-        """(subject, body) in the debtor's language, falling back to the other one when empty."""
-        for lang in (language, *(lang for lang in LANGUAGES if lang != language)):
-            subject, body = getattr(self, f"subject_{lang}"), getattr(self, f"body_{lang}")
-            if subject and body:
-                return subject, body
-        return "", ""
-
 
 # scheduled -> claimed (a worker holds it until lease_until) -> sending (committed just before SMTP) -> sent
 # scheduled -> skipped (nothing left to remind of at claim time); sending -> failed (refused) | unknown (the worker

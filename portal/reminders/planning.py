@@ -24,7 +24,6 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.organisations.calendar import send_days
 from portal.organisations.models import Organisation
-from portal.reminders.defaults import default_scenario_id
 from portal.reminders.models import (
     CONTACT_STATUSES,
     HELD_STATUSES,
@@ -33,8 +32,9 @@ from portal.reminders.models import (
     Reminder,
     ReminderItem,
     SendDay,
-    Step,
 )
+from portal.scenarios.defaults import default_scenario_id
+from portal.scenarios.models import Step
 from portal.types import UTCDateTime, utcnow
 
 CALENDAR_DAYS = 400  # how far ahead planning looks; a step further out is planned when it comes into range

@@ -7,14 +7,16 @@ from datetime import date
 from babel.dates import format_date
 from babel.numbers import format_currency
 
-from portal.bank.epc import CONTENT_ID, transfer_fields
+from portal.epc import CONTENT_ID
 from portal.invoices.models import Invoice
-from portal.law.claims import Charges, charges_for_step, claims, step_flags
+from portal.invoices.transfer import transfer_fields
+from portal.law.charges import Charges, charges_for_step, step_flags
+from portal.ledger.claims import claims
 from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
-from portal.reminders.service import placeholder_values
-from portal.reminders.texts import render_html, render_text
+from portal.reminders.placeholders import placeholder_values
+from portal.scenarios.texts import render_html, render_text
 
 # Invoices Duly delivers itself are not a scenario step: their text is Duly's own, in the same placeholders.
 DELIVERY_TEXTS = {
@@ -65,11 +67,11 @@ class Rendered:
     html: str
     channel: str
     tone: str
-    # What an EPC QR code in the HTML says (portal.bank.epc.transfer_fields, JSON-ready), when there is one.
+    # What an EPC QR code in the HTML says (portal.invoices.transfer.transfer_fields, JSON-ready), when there is one.
     qr: dict | None = None
-    # What sending it adds under the late-payment law (portal.law.claims.charges_for_step), recorded with the send.
+    # What sending it adds under the late-payment law (portal.law.charges.charges_for_step), recorded with the send.
     charges: Charges = field(default_factory=Charges)
-    # Each invoice's claim as the message states it (portal.law.claims.Claim by invoice id).
+    # Each invoice's claim as the message states it (portal.ledger.claims.Claim by invoice id).
     owed: dict = field(default_factory=dict)
 
 

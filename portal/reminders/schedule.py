@@ -17,7 +17,7 @@ from portal.invoices.models import Invoice
 from portal.organisations.calendar import first_day, send_days, window_opens
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
-from portal.reminders.texts import check_text
+from portal.scenarios.texts import check_text
 from portal.types import utcnow
 
 

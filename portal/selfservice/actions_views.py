@@ -24,7 +24,7 @@ from portal.extensions import db, limiter
 from portal.forms import add_error
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
-from portal.law.claims import claims
+from portal.ledger.claims import claims
 from portal.locales import in_debtor_language
 from portal.promises import service as promises
 from portal.selfservice.views import SESSION_KEY, Visit, bp, render, visit_or_expired

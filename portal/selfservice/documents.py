@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased, joinedload
 from portal.arrangements import service as arrangements
 from portal.extensions import db
 from portal.invoices.models import Invoice
-from portal.law.claims import claims
+from portal.ledger.claims import claims
 from portal.ledger.models import Allocation
 from portal.selfservice.views import bp, render, visit_or_expired
 

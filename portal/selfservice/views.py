@@ -15,18 +15,18 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal import CSP
 from portal.arrangements import service as arrangements
-from portal.bank.epc import transfer_qr
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
-from portal.law import claims as law_claims
+from portal.invoices.transfer import transfer_qr
+from portal.ledger.claims import claims as claims_on
 from portal.ledger.models import Payment
 from portal.links import service as links
 from portal.links.models import AccessLink
 from portal.locales import DEBTOR_LANGUAGES, debtor_language, in_debtor_language
 from portal.organisations.models import METHOD_NAMES, Organisation
+from portal.security import CSP
 from portal.types import utcnow
 
 bp = Blueprint("selfservice", __name__, url_prefix="/s")
@@ -160,7 +160,7 @@ def page():
     plans = arrangements.live_for(db.session, organisation.id, debtor.id)
     planned = {item.invoice_id for a in plans for item in a.items}
     credits = [d for d in documents if d.kind == "credit_note"]
-    claims = law_claims.claims(db.session, organisation, debtor, invoices, organisation.today())
+    claims = claims_on(db.session, organisation, debtor, invoices, organisation.today())
     totals: dict[str, object] = {}
     for invoice in invoices:
         totals[invoice.currency] = totals.get(invoice.currency, 0) + claims[invoice.id].total

@@ -14,8 +14,9 @@ from portal.events import Event
 from portal.ledger.service import ledger_discrepancies, record_payment
 from portal.mail.models import MailMessage
 from portal.reminders.behaviour import profile
-from portal.reminders.models import Reminder, Scenario
+from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
+from portal.scenarios.models import Scenario
 from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 

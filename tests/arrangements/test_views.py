@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.arrangements.models import Arrangement
-from portal.reminders.defaults import ensure_default_scenarios
+from portal.scenarios.defaults import ensure_default_scenarios
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 from tests.selfservice.test_actions import _visit

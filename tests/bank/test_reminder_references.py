@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from portal.bank.generate import Credit, camt053
 from portal.bank.service import import_statement
-from portal.reminders.service import placeholder_values
+from portal.reminders.placeholders import placeholder_values
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 

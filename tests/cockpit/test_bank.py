@@ -174,10 +174,11 @@ def test_the_sample_pays_what_reminders_asked_and_what_it_paid_leaves_the_schedu
     """Under Dutch law a reminder added interest and costs: the sample statement pays each invoice its whole claim,
     those with a reminder on the schedule first, so after the import they are paid and off the schedule; a credit
     naming nothing is suggested for the invoice whose claim it equals, and its page says what that claim is."""
-    from portal.law.claims import charges_for_step, record_charges
+    from portal.law.charges import charges_for_step, record_charges
     from portal.ledger.service import ledger_discrepancies
-    from portal.reminders.models import Reminder, ReminderItem, Step
+    from portal.reminders.models import Reminder, ReminderItem
     from portal.reminders.planning import plan
+    from portal.scenarios.models import Step
 
     org = signed_in.organisation
     org.law_business = "nl"

@@ -3,8 +3,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from portal.law.claims import charges_for_step, record_charges
-from portal.reminders.models import Step
+from portal.law.charges import charges_for_step, record_charges
+from portal.scenarios.models import Step
 from tests.factories import make_debtor, make_invoice
 
 

@@ -6,10 +6,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from portal.law.claims import SEEDS
 from portal.law.models import LawRate
-from portal.reminders.defaults import ensure_default_scenarios
-from portal.reminders.models import Scenario
+from portal.law.rates import SEEDS
+from portal.scenarios.defaults import ensure_default_scenarios
+from portal.scenarios.models import Scenario
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_user
 

@@ -1,7 +1,7 @@
 from sqlalchemy import select
 
-from portal.reminders.defaults import ensure_default_scenarios
-from portal.reminders.models import Scenario, Step
+from portal.scenarios.defaults import ensure_default_scenarios
+from portal.scenarios.models import Scenario, Step
 from tests.conftest import csrf_from
 from tests.factories import make_debtor, make_invoice, make_user
 

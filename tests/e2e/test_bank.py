@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.bank.generate import Credit, camt053
-from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.planning import plan
+from portal.scenarios.defaults import ensure_default_scenarios
 from tests.e2e.test_accounts import publish, unique_email
 from tests.e2e.test_receivables import worker  # noqa: F401 - the real RQ worker fixture
 from tests.e2e.test_selfservice import scheduled_for

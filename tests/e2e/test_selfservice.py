@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.links.service import new_link
-from portal.reminders.defaults import ensure_default_scenarios
 from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.planning import plan
+from portal.scenarios.defaults import ensure_default_scenarios
 from portal.types import utcnow
 from tests.e2e.test_accounts import publish, unique_email
 from tests.e2e.test_receivables import worker  # noqa: F401 - the real RQ worker fixture

@@ -16,7 +16,7 @@ from portal.imports.result import ImportRefused
 from portal.imports.service import detect_format
 from portal.invoices import references
 from portal.invoices.models import Invoice
-from portal.invoices.service import create_invoice
+from portal.ledger.invoices import create_invoice
 from portal.money import MoneyError
 from tests.factories import make_debtor, make_invoice, make_organisation
 

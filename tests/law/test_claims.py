@@ -10,10 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from portal.events import Event
-from portal.law.claims import charges_for_step, claims, in_legal_order, pro_rata, received_on, record_charges
+from portal.law.calculate import received_on
+from portal.law.charges import charges_for_step, record_charges
+from portal.ledger.claims import claims, in_legal_order
 from portal.ledger.models import Allocation
 from portal.ledger.service import ledger_discrepancies, record_payment, reverse_payment
-from portal.reminders.models import Step
+from portal.money import pro_rata
+from portal.scenarios.models import Step
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 D = Decimal
@@ -257,7 +260,7 @@ def test_pro_rata_adds_up_to_the_cent(total, weights):
 
 
 def test_legal_order_never_takes_more_than_the_claim():
-    from portal.law.claims import Claim
+    from portal.ledger.claims import Claim
 
     claim = Claim(principal=D("100.00"), interest=D("1.50"), costs=D("40.00"))
     assert in_legal_order(claim, D("20.00")) == [("costs", D("20.00"))]
@@ -279,8 +282,8 @@ def test_an_invoice_not_yet_due_gets_nothing_even_from_a_claiming_step(db_sessio
 
 
 def test_an_invoice_riding_along_in_a_final_notice_is_charged_by_its_own_step(db_session):
-    from portal.law.claims import step_flags
-    from portal.reminders.models import Scenario
+    from portal.law.charges import step_flags
+    from portal.scenarios.models import Scenario
 
     organisation = _org(db_session)
     debtor = make_debtor(db_session, organisation, kind="business")

@@ -11,12 +11,13 @@ from portal.bank.generate import Credit, camt053
 from portal.bank.service import import_statement
 from portal.invoices.models import Invoice
 from portal.law.calculate import collection_costs
-from portal.law.claims import claims
+from portal.ledger.claims import claims
 from portal.ledger.models import Allocation
 from portal.ledger.service import ledger_discrepancies
 from portal.reminders.dispatch import dispatch
-from portal.reminders.models import Reminder, Scenario, Step
+from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
+from portal.scenarios.models import Scenario, Step
 from tests.factories import make_debtor, make_invoice, make_organisation, open_send_window
 
 D = Decimal

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from portal.events import Event
 from portal.law import service as law
-from portal.law.claims import SEEDS, interest_rates, rate_table
 from portal.law.models import LawRate
+from portal.law.rates import SEEDS, interest_rates, rate_table
 from tests.factories import make_debtor, make_organisation, make_user
 
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from portal.invoices.models import Invoice
-from portal.law.claims import charges_for_step, record_charges
+from portal.law.charges import charges_for_step, record_charges
 from portal.ledger.models import Allocation
 from portal.mail.models import MailMessage
 from portal.payments.models import MolliePayment
-from portal.reminders.models import Step
+from portal.scenarios.models import Step
 from tests.factories import make_debtor, make_invoice, make_organisation
 from tests.payments.conftest import API_KEY
 from tests.payments.test_mollie_payments import balanced, committed, every, one, pay, visitor, webhook

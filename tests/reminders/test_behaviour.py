@@ -6,7 +6,7 @@ from sqlalchemy import select
 from portal.events import Event
 from portal.ledger.service import record_payment
 from portal.reminders.behaviour import Profile, Settings, choose, effective_scenario, evaluate, profile
-from portal.reminders.models import Scenario
+from portal.scenarios.models import Scenario
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 TODAY = date(2026, 6, 1)
@@ -231,7 +231,7 @@ def test_debtor_page_shows_the_scenario_and_why(client, auth, db_session):
     from datetime import timedelta
 
     from portal.reminders.behaviour import evaluate
-    from portal.reminders.defaults import ensure_default_scenarios
+    from portal.scenarios.defaults import ensure_default_scenarios
     from tests.factories import make_debtor, make_organisation, make_user
 
     organisation = make_organisation(db_session)

@@ -15,8 +15,9 @@ from portal.links.service import hash_token
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.reminders.dispatch import dispatch, settle, sweep
-from portal.reminders.models import Reminder, Step
+from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
+from portal.scenarios.models import Step
 from tests.factories import make_debtor, make_invoice, make_organisation, open_send_window
 from tests.mail.smtp_server import RejectHandler, TempFailFirstHandler
 from tests.processes import PROCESS_DEADLINE
@@ -350,7 +351,7 @@ def test_two_clocks_planning_at_once_make_one_reminder_per_debtor(app, live_db):
 
 
 def test_an_html_reminder_carries_the_epc_qr_code_as_a_picture_of_its_own(app, live_db, smtpd):
-    from portal.bank.epc import CONTENT_ID, payload
+    from portal.epc import CONTENT_ID, payload
 
     organisation, [debtor] = _planned(live_db, language="en")
     dispatch(live_db, smtp_url=smtpd.url, config=app.config, now=_due_now(live_db, organisation))

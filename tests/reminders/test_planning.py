@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from portal.ledger.service import record_payment
 from portal.organisations.calendar import first_day
-from portal.reminders.models import Reminder, Scenario
+from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
+from portal.scenarios.models import Scenario
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 MONDAY = date(2026, 6, 1)

@@ -7,11 +7,12 @@ from babel.dates import format_date
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from portal.law import letter as letter_module
-from portal.law.letter import letter_pdf, segments
-from portal.reminders.models import Reminder, Scenario, Step
+from portal.reminders import letter as letter_module
+from portal.reminders.letter import letter_pdf, segments
+from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
 from portal.reminders.render import render
+from portal.scenarios.models import Scenario, Step
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from portal.reminders.defaults import DEFAULT_SCENARIOS, ensure_default_scenarios
-from portal.reminders.models import Scenario
-from portal.reminders.texts import PLACEHOLDERS, check_text, render_html, render_text
+from portal.scenarios.defaults import DEFAULT_SCENARIOS, ensure_default_scenarios
+from portal.scenarios.models import Scenario
+from portal.scenarios.texts import PLACEHOLDERS, check_text, render_html, render_text
 from tests.factories import make_organisation
 
 

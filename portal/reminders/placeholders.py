@@ -1,4 +1,4 @@
-"""Editing scenarios, and the values a reminder's placeholders are filled with."""
+"""The values a reminder's placeholders are filled with, for a debtor and its invoices on a day."""
 
 from html import escape
 
@@ -7,66 +7,10 @@ from babel.numbers import format_currency
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import events
 from portal.debtors.models import Debtor
-from portal.errors import DomainError
 from portal.invoices.models import Invoice
 from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
-from portal.reminders.models import ANCHORS, CHANNELS, LANGUAGES, TONES, Scenario, Step
-from portal.reminders.texts import check_text
-
-
-class StepError(DomainError):
-    """A step that cannot be saved; ``errors`` maps field names to messages."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
-
-
-TEXT_FIELDS = tuple(f"{part}_{lang}" for lang in LANGUAGES for part in ("subject", "body"))
-FLAGS = ("include_pay_link", "is_final_notice", "adds_costs", "adds_interest")
-# What the step editor may change; the scenario and position are the step's identity.
-STEP_FIELDS = ("anchor", "offset_days", "channel", "tone", *FLAGS, *TEXT_FIELDS)
-
-
-def update_step(session: Session, organisation_id: int, step_id: int, *, actor_user_id: int, **values) -> Step:
-    """Change a step; texts must use the allowed placeholders only."""
-    step = session.get(Step, step_id)
-    if step is None or step.scenario.organisation_id != organisation_id:
-        raise StepError({"": ["no such step"]})
-    errors: dict[str, list[str]] = {name: ["not a field of a step"] for name in values if name not in STEP_FIELDS}
-    for name in FLAGS:
-        if name in values and not isinstance(values[name], bool):
-            errors[name] = ["yes or no"]
-    for name in TEXT_FIELDS:
-        if name in values:
-            problems = check_text(values[name] or "")
-            if name.startswith("subject") and "\n" in (values[name] or ""):
-                problems.append("A subject is one line.")
-            if problems:
-                errors[name] = problems
-    for name, allowed in (("anchor", ANCHORS), ("channel", CHANNELS), ("tone", TONES)):
-        if name in values and values[name] not in allowed:
-            errors[name] = [f"one of {', '.join(allowed)}"]
-    if "offset_days" in values and not -60 <= int(values["offset_days"]) <= 365:
-        errors["offset_days"] = ["between -60 and 365 days"]
-    if values.get("anchor", step.anchor) == "issue_date" and int(values.get("offset_days", step.offset_days)) < 0:
-        errors.setdefault("offset_days", []).append("a step cannot come before the issue date")
-    if errors:
-        raise StepError(errors)
-    for name, value in values.items():
-        setattr(step, name, value)
-    events.record(
-        session,
-        organisation_id,
-        "scenario:step:changed",
-        actor_user_id=actor_user_id,
-        scenario=step.scenario.name,
-        step=step.position,
-    )
-    return step
 
 
 def sample_debtor(session: Session, organisation_id: int) -> Debtor | None:
@@ -92,7 +36,7 @@ def placeholder_values(
     owed: dict | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(text values, HTML values) for a reminder to ``debtor`` about ``invoices``, formatted in ``language``.
-    ``owed`` (portal.law.claims.Claim per invoice id) itemises principal, interest and costs where there are any."""
+    ``owed`` (portal.ledger.claims.Claim per invoice id) itemises principal, interest and costs where there are any."""
     locale = DEBTOR_LOCALES[debtor_language(language)]
     contact = debtor.contact_for("dunning") or debtor.contact_for("invoice")
     currency = invoices[0].currency if invoices else organisation.home_currency
@@ -170,9 +114,3 @@ def placeholder_values(
         or ("Debiteurenadministratie" if language == "nl" else "Accounts receivable"),
     }
     return values, {"invoice_table": html_table}
-
-
-def scenarios_of(session: Session, organisation_id: int) -> list[Scenario]:
-    return list(
-        session.scalars(select(Scenario).where(Scenario.organisation_id == organisation_id).order_by(Scenario.id))
-    )

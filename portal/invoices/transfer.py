@@ -1,17 +1,13 @@
-"""The EPC QR code ("GiroCode"): a SEPA credit transfer a banking app fills in from a scan."""
+"""Paying invoices by bank transfer: what an EPC QR code for them says (portal.epc draws it)."""
 
-import io
 from decimal import Decimal
 
-import segno
 from markupsafe import Markup
-from segno import helpers
 
+from portal.epc import MAX_AMOUNT, svg
 from portal.invoices.models import Invoice
 from portal.invoices.references import normalise
 from portal.organisations.models import Organisation
-
-MAX_AMOUNT = Decimal("999999999.99")  # the EPC069-12 limit
 
 
 def transfer_fields(
@@ -41,26 +37,6 @@ def transfer_fields(
     }
 
 
-CONTENT_ID = "epc-qr@duly.invalid"  # the picture's name inside an HTML mail (cid:)
-
-
-def payload(fields: dict) -> str:
-    """The EPC069-12 text (version 002, UTF-8, SEPA credit transfer): one field a line, as a banking app reads it."""
-    remittance = [fields["reference"] or "", "" if fields["reference"] else (fields["text"] or "")]
-    lines = ["BCD", "002", "1", "SCT", fields["bic"] or "", fields["name"], fields["iban"].replace(" ", "")]
-    lines += [f"EUR{Decimal(fields['amount']):.2f}", "", *remittance]
-    return "\n".join(lines).rstrip("\n")
-
-
-def png(fields: dict) -> bytes:
-    """The code as a PNG for a mail. A fixed mask: choosing the best of eight costs segno two thirds of the time,
-    and any mask scans; this is drawn once per reminder mail, on the dispatch path."""
-    code = segno.make_qr(payload(fields), error="m", mask=0, boost_error=False, encoding="utf-8")
-    buffer = io.BytesIO()
-    code.save(buffer, kind="png", scale=4, border=4)
-    return buffer.getvalue()
-
-
 def transfer_qr(
     organisation: Organisation, invoices: list[Invoice], due: dict[int, Decimal] | None = None
 ) -> Markup | None:
@@ -68,6 +44,4 @@ def transfer_qr(
     fields = transfer_fields(organisation, invoices, due)
     if fields is None:
         return None
-    code = helpers.make_epc_qr(**fields)
-    # segno writes plain SVG attributes (no style, no script): safe under the page's CSP.
-    return Markup(code.svg_inline(scale=3, title="EPC QR", svgclass="epc-qr"))  # noqa: S704 - no text of ours in it
+    return svg(fields)

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.reminders.models import Scenario, Step
+from portal.scenarios.models import Scenario, Step
 
 _NL_SIGN = "\n\nMet vriendelijke groet,\n{sender_name}\n{organisation_name}"
 _EN_SIGN = "\n\nKind regards,\n{sender_name}\n{organisation_name}"

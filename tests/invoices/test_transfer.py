@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from portal.bank.epc import transfer_fields
+from portal.invoices.transfer import transfer_fields
 from tests.factories import make_debtor, make_invoice, make_organisation
 from tests.selfservice.test_links import _link
 
@@ -46,7 +46,7 @@ def test_the_page_shows_the_code(client, db_session):
 
 
 def test_the_payload_follows_epc069_12():
-    from portal.bank.epc import payload
+    from portal.epc import payload
 
     structured = payload(
         {
