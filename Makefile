@@ -47,9 +47,11 @@ test-any-day: install services
 	  echo "== clock $$clock, SQLite"; DULY_TEST_CLOCK=$$clock DULY_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
 	done
 
+## lint: ruff (style, complexity) and import-linter (the layers and boundaries in .importlinter)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

@@ -1,6 +1,6 @@
 """The EPC QR code ("GiroCode"): a SEPA credit transfer a banking app fills in from a scan (EPC069-12).
 
-What goes in it for an invoice is ``portal.invoices.transfer``'s; here is only the format, drawn for a mail (PNG) or a
+What goes in it for an invoice is ``portal.ledger.transfer``'s; here is only the format, drawn for a mail (PNG) or a
 page (SVG).
 """
 

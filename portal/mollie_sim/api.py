@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, g, request
 
-from portal.mollie_sim.app import hal, simulator
 from portal.mollie_sim.payments import ApiError, add_refund, create_payment, now, set_status
 from portal.mollie_sim.render import chargeback_json, list_json, payment_json, refund_json
+from portal.mollie_sim.simulator import hal, simulator
 
 bp = Blueprint("mollie_api", __name__, url_prefix="/v2")
 

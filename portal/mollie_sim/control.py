@@ -3,9 +3,9 @@ and control endpoints that let tests do the same, add chargebacks and make API c
 
 from flask import Blueprint, Response, abort, redirect, render_template, request
 
-from portal.mollie_sim.app import hal, simulator
 from portal.mollie_sim.payments import CHECKOUT_OUTCOMES, ApiError, add_chargeback, set_status
 from portal.mollie_sim.render import chargeback_json, payment_json
+from portal.mollie_sim.simulator import hal, simulator
 
 bp = Blueprint("mollie_sim", __name__)
 

@@ -9,9 +9,9 @@ from babel.numbers import format_currency
 
 from portal.epc import CONTENT_ID
 from portal.invoices.models import Invoice
-from portal.invoices.transfer import transfer_fields
 from portal.law.charges import Charges, charges_for_step, step_flags
 from portal.ledger.claims import claims
+from portal.ledger.transfer import transfer_fields
 from portal.locales import DEBTOR_LOCALES, debtor_language
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder
@@ -67,7 +67,7 @@ class Rendered:
     html: str
     channel: str
     tone: str
-    # What an EPC QR code in the HTML says (portal.invoices.transfer.transfer_fields, JSON-ready), when there is one.
+    # What an EPC QR code in the HTML says (portal.ledger.transfer.transfer_fields, JSON-ready), when there is one.
     qr: dict | None = None
     # What sending it adds under the late-payment law (portal.law.charges.charges_for_step), recorded with the send.
     charges: Charges = field(default_factory=Charges)

@@ -19,9 +19,9 @@ from portal.arrangements import service as arrangements
 from portal.debtors.models import Debtor
 from portal.extensions import db, limiter
 from portal.invoices.models import Invoice
-from portal.invoices.transfer import transfer_qr
 from portal.ledger.claims import claims as claims_on
 from portal.ledger.models import Payment
+from portal.ledger.transfer import transfer_qr
 from portal.links import service as links
 from portal.links.models import AccessLink
 from portal.locales import DEBTOR_LANGUAGES, debtor_language, in_debtor_language

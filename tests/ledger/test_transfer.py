@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from portal.invoices.transfer import transfer_fields
+from portal.ledger.transfer import transfer_fields
 from tests.factories import make_debtor, make_invoice, make_organisation
 from tests.selfservice.test_links import _link
 

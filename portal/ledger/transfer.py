@@ -1,4 +1,4 @@
-"""Paying invoices by bank transfer: what an EPC QR code for them says (portal.epc draws it)."""
+"""Paying invoices by bank transfer to the organisation: what an EPC QR code for them says (portal.epc draws it)."""
 
 from decimal import Decimal
 
