@@ -37,13 +37,12 @@ def child_env(
     return env
 
 
-def rq_worker_command(redis_url: str, queue: str, *, burst: bool = True, worker_class: str | None = None) -> list[str]:
-    command = [str(BIN / "rq"), "worker", "--url", redis_url, "--path", str(ROOT)]
+def rq_worker_command(redis_url: str, queue: str, *, burst: bool = True) -> list[str]:
+    """``rq worker`` as the Procfile runs it: Duly's Worker class (workers.worker)."""
+    command = [str(BIN / "rq"), "worker", "-w", "workers.worker.Worker", "--url", redis_url, "--path", str(ROOT)]
     command += ["--name", f"{queue}-{uuid.uuid4().hex[:6]}"]
     if burst:
         command.append("--burst")
-    if worker_class:
-        command += ["-w", worker_class]
     return [*command, queue]
 
 

@@ -165,9 +165,12 @@ def test_a_broken_promise_keeps_a_strict_debtor_strict_within_the_margin():
     )
 
 
-def test_the_planning_job_checks_promises_before_it_plans(app, live_db, monkeypatch):
+@pytest.mark.parametrize("job", ["plan_reminders", "plan_organisation"])
+def test_both_planning_jobs_check_promises_before_they_plan(app, live_db, monkeypatch, job):
+    """The clock's round over every organisation and the one rung for a single organisation after an action are
+    one service (portal.reminders.service): both settle promises first."""
     import workers
-    from workers.jobs import plan_reminders
+    from workers import jobs
 
     monkeypatch.setattr(workers, "_app", app)  # the job's app is this test's app, not one built from os.environ
     organisation = make_organisation(live_db, business_days_only=False, promise_grace_days=2)
@@ -183,7 +186,10 @@ def test_the_planning_job_checks_promises_before_it_plans(app, live_db, monkeypa
     invoice.promise_id, invoice.promised_on = promise.id, promise.promised_on
     live_db.commit()
 
-    plan_reminders()
+    if job == "plan_reminders":
+        jobs.plan_reminders()
+    else:
+        assert jobs.plan_organisation(organisation.id).startswith("1 created")
 
     live_db.expire_all()
     assert live_db.get(Promise, promise.id).status == "broken"

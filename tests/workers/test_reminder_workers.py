@@ -116,7 +116,7 @@ def _cli_dispatch(processes, app, smtp_url: str) -> subprocess.Popen:
 
 
 def _rq_worker(processes, app, queue: Queue, smtp_url: str, redis_url: str) -> subprocess.Popen:
-    command = rq_worker_command(redis_url, queue.name, worker_class="workers.worker.Worker")
+    command = rq_worker_command(redis_url, queue.name)
     return _spawn(processes, command, _env(app, smtp_url, redis_url=redis_url, queue=queue.name))
 
 
