@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: translations demo test test-postgres test-sqlite test-any-day lint format migrations-check system-deps services install bench bench-pages bench-reminders bench-selfservice bench-bank clean
+.PHONY: translations demo test test-postgres test-sqlite test-any-day lint format migrations-check system-deps services install lock bench bench-pages bench-reminders bench-selfservice bench-bank clean
 
-$(STAMP): pyproject.toml
+# The versions CI tested come from the lock (hashes checked), then Duly itself without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[embedded,test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # Compiled catalogs are built, not committed: the .po files are the source.
@@ -19,7 +22,20 @@ MO := $(PO:.po=.mo)
 %.mo: %.po $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
 
+## install: create .venv, install the versions pinned in requirements.lock, then Duly; compile the catalogs
 install: $(STAMP) $(MO)
+
+## lock: pin pyproject.toml's dependencies (extras embedded and test) with their hashes in requirements.lock
+# pip-compile runs in a throwaway venv and keeps the pins that still fit; LOCK_FLAGS=--upgrade moves everything to
+# the newest versions, LOCK_FLAGS='--upgrade-package NAME' one package. Then `make test` and commit the lock.
+LOCK_FLAGS ?=
+PIP_TOOLS := pip-tools>=7.4,<8
+lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp" && "$$tmp/bin/pip" install --quiet '$(PIP_TOOLS)' && \
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/bin/pip-compile" --quiet --extra embedded --extra test \
+	  --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  $(LOCK_FLAGS) --output-file $(LOCK) pyproject.toml
 
 ## translations: extract the translatable texts and update the catalogs (then fill in the new msgstr lines)
 translations: install
