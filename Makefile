@@ -1,11 +1,62 @@
-# Duly's front door. `make demo` runs the portal on this machine; `make test` runs every test.
+# Duly's front door. `make demo` runs the portal on this machine; `make test` runs every test; `make` lists the rest.
+# Each public target has a `## target: what it does` line above it: `make help` prints those.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: translations demo test test-postgres test-sqlite test-any-day lint format migrations-check system-deps services install lock bench bench-pages bench-reminders bench-selfservice bench-bank clean
+.DEFAULT_GOAL := help
+.PHONY: help translations demo test test-fast test-postgres test-sqlite test-any-day lint format migrations-check system-deps services install lock bench bench-pages bench-reminders bench-selfservice bench-bank clean
+
+## help: list the targets with what each does (the default goal)
+help:
+	@awk '/^## [a-z][a-z-]*: / { line = substr($$0, 4); i = index(line, ": "); \
+	  printf "  make %-18s %s\n", substr(line, 1, i - 1), substr(line, i + 2) }' $(firstword $(MAKEFILE_LIST))
+
+## demo: install, migrate, seed "Demo B.V." and start web + worker + clock (+ a private Redis) on :5000
+demo: install
+	$(BIN)/python -m portal.launcher
+
+## test: everything a change must pass, against real PostgreSQL, Redis, SMTP and Chromium, then SQLite
+test: install system-deps services lint migrations-check test-postgres test-sqlite
+
+## test-fast: while you work: SQLite, no browser tests, stop at the first failure
+test-fast: install services
+	DULY_TEST_DB=sqlite $(BIN)/pytest -q -x -m "not browser"
+
+## test-postgres: every test against PostgreSQL only
+test-postgres: install
+	$(BIN)/pytest -q
+
+## test-sqlite: every test against SQLite only
+test-sqlite: install
+	DULY_TEST_DB=sqlite $(BIN)/pytest -q
+
+## test-any-day: the whole suite on both databases at each preset clock of tests/clock.py (about 1.5 hours)
+# The presets: a Saturday, a Sunday, Christmas, 23:30 and 00:30 in Amsterdam, both DST nights.
+# One clock: DULY_TEST_CLOCK=saturday make test-postgres
+CLOCKS := saturday sunday christmas late-evening after-midnight dst-spring dst-autumn
+test-any-day: install services
+	@for clock in $(CLOCKS); do \
+	  echo "== clock $$clock, PostgreSQL"; DULY_TEST_CLOCK=$$clock $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	  echo "== clock $$clock, SQLite"; DULY_TEST_CLOCK=$$clock DULY_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
+	done
+
+## lint: ruff (style, complexity) and import-linter (the layers and boundaries in .importlinter)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## format: ruff format, then ruff check --fix
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## migrations-check: models and migrations agree (flask db check on SQLite and PostgreSQL)
+migrations-check: install
+	scripts/check-migrations
 
 # The versions CI tested come from the lock (hashes checked), then Duly itself without resolving anything again.
 $(STAMP): pyproject.toml $(LOCK)
@@ -42,40 +93,6 @@ translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o /tmp/duly-messages.pot .
 	$(BIN)/pybabel update -i /tmp/duly-messages.pot -d portal/translations -w 120 --no-fuzzy-matching
 
-## demo: install, migrate, seed "Demo B.V." and start web + worker + clock (+ a private Redis) on :5000
-demo: install
-	$(BIN)/python -m portal.launcher
-
-## test: everything a change must pass, against real PostgreSQL, Redis, SMTP and Chromium, then SQLite
-test: install system-deps services lint migrations-check test-postgres test-sqlite
-
-test-postgres: install
-	$(BIN)/pytest -q
-
-test-sqlite: install
-	DULY_TEST_DB=sqlite $(BIN)/pytest -q
-
-## test-any-day: the whole suite on both databases with the clock moved to each preset of tests/clock.py: a Saturday, a Sunday, Christmas, 23:30 and 00:30 in Amsterdam, both DST nights (about 1.5 hours). One clock: DULY_TEST_CLOCK=saturday make test-postgres
-CLOCKS := saturday sunday christmas late-evening after-midnight dst-spring dst-autumn
-test-any-day: install services
-	@for clock in $(CLOCKS); do \
-	  echo "== clock $$clock, PostgreSQL"; DULY_TEST_CLOCK=$$clock $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
-	  echo "== clock $$clock, SQLite"; DULY_TEST_CLOCK=$$clock DULY_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
-	done
-
-## lint: ruff (style, complexity) and import-linter (the layers and boundaries in .importlinter)
-lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
-
-format: install
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
-
-migrations-check: install
-	scripts/check-migrations
-
 ## system-deps: Debian packages the tests need (Chromium for the browser tier; Pango and fonts for WeasyPrint's letters)
 WEASYPRINT_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 system-deps:
@@ -92,7 +109,9 @@ system-deps:
 services:
 	scripts/ensure-services
 
-## bench: ledger and demo figures, page latency at 100,000 debtors / 1,000,000 invoices, then the reminder engine and the self-service page and Mollie webhooks (about 30 minutes)
+## bench: every benchmark below, one after the other (about 35 minutes; figures in docs/benchmarks.md)
+# Ledger and demo figures, page latency at 100,000 debtors / 1,000,000 invoices, the reminder engine, the
+# self-service page and Mollie webhooks, the bank import.
 bench: install services
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.pages
@@ -104,17 +123,18 @@ bench: install services
 bench-pages: install services
 	$(BIN)/python -m bench.pages
 
-## bench-reminders: only the reminder engine: planning at 1,000,000 invoices, dispatch rate and worker memory over SMTP (about 20 minutes)
+## bench-reminders: only the reminder engine: planning at 1,000,000 invoices, dispatch, worker memory (~20 min)
 bench-reminders: install services
 	$(BIN)/python -m bench.reminders
 
-## bench-selfservice: only the debtor's side: the self-service page with 200 open invoices, and Mollie webhook bookings per second through the simulator (about a minute)
+## bench-selfservice: only the debtor's side: the page with 200 open invoices, Mollie webhooks (about a minute)
 bench-selfservice: install services
 	$(BIN)/python -m bench.selfservice
 
-clean:
-	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache .hypothesis
-
-## bench-bank: only the bank import: a camt.053 of 10,000 entries matched and booked against the bench organisation's 1,000,000 invoices (about 4 minutes, most of it seeding)
+## bench-bank: only the bank import: a camt.053 of 10,000 entries against 1,000,000 invoices (about 4 minutes)
 bench-bank: install services
 	$(BIN)/python -m bench.bank
+
+## clean: remove .venv, instance/ (the demo's database and development keys) and what tests leave behind
+clean:
+	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache .hypothesis
