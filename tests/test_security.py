@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from portal.urls import is_safe_local_path
@@ -36,6 +39,20 @@ def test_pages_carry_a_strict_content_security_policy(client):
     assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert '"allowEval": false' in response.text and '"includeIndicatorStyles": false' in response.text
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Mails (read in mail clients, which need inline styles) and the PDF letter (WeasyPrint) are not under the CSP.
+NOT_PAGES = ("email", "law")
+
+
+def test_page_templates_carry_no_inline_style():
+    # The CSP (style-src 'self') drops style="" attributes and <style> blocks: a page template with one loses that
+    # styling unseen (the supplier's message on a payment plan lost its line breaks that way).
+    pages = [path for path in TEMPLATES.rglob("*.html") if path.relative_to(TEMPLATES).parts[0] not in NOT_PAGES]
+    assert len(pages) > 50
+    inline = re.compile(r"\sstyle\s*=|<style")
+    assert [str(path.relative_to(TEMPLATES)) for path in pages if inline.search(path.read_text())] == []
 
 
 def test_names_with_markup_are_escaped(client, db_session, auth):

@@ -4,6 +4,7 @@ the supplier decides, counter-proposes or makes a plan in the cockpit. CSRF and 
 import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -117,6 +118,32 @@ def test_a_counter_proposal_is_accepted_on_the_page(client, db_session, debtor_p
     assert answered.status_code == 303
     db_session.refresh(offer)
     assert offer.status == "active"
+
+
+def test_the_suppliers_message_keeps_its_line_breaks_through_a_class_not_an_inline_style(
+    client, db_session, debtor_page, auth
+):
+    organisation, debtor, first, second = debtor_page
+    client.post("/s/plan", data=_form(client, organisation, [first, second], 6, confirm="1"))
+    proposal = db_session.scalar(select(Arrangement))
+    auth.login(make_user(db_session, organisation, role="controller").email)
+    detail = client.get(f"/cockpit/arrangements/{proposal.id}").text
+    message = "Zes termijnen is te veel.\nVier kan wel:\nde eerste vandaag."
+    approved = client.post(
+        f"/cockpit/arrangements/{proposal.id}/decide",
+        data={"csrf_token": csrf_from(detail), "decision": "approve", "message": message},
+    )
+    assert approved.status_code == 303
+
+    _visit(client, db_session, debtor)
+    for page in (client.get("/s/").text, client.get("/s/", headers={"HX-Request": "true"}).text):
+        plans = page[page.index('<section id="plans"') :]
+        plans = plans[: plans.index("</section>")]
+        # The line breaks reach the page as typed; the class, not a style attribute, keeps them on screen.
+        assert f'<p class="muted keep-lines">{message}</p>' in plans
+        assert "style=" not in page and "<style" not in page  # the CSP (style-src 'self') would block either
+    css = (Path(__file__).resolve().parents[2] / "static" / "app.css").read_text()
+    assert re.search(r"\.keep-lines \{[^}]*white-space: pre-line", css)
 
 
 def test_rule_errors_come_back_in_the_debtors_language_with_what_was_typed(client, db_session, debtor_page):

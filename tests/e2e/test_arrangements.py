@@ -1,7 +1,7 @@
 """A payment plan in Chromium: the debtor proposes one within the supplier's rules on their page, sees the schedule,
 confirms; it is approved at once; they pay the first installment through the Mollie simulator's checkout; the
 supplier sees the plan, its first installment paid, in the cockpit. A second proposal beyond the automatic limits
-waits for the supplier, who approves it."""
+waits for the supplier, who approves it with a message that the debtor reads, line breaks kept."""
 
 import re
 from datetime import timedelta
@@ -105,9 +105,19 @@ def test_a_plan_is_proposed_approved_paid_and_shown(visitor, new_session, server
     supplier.screenshot("cockpit-plans-proposed")
     supplier.page.get_by_role("link", name="Builder Ltd").click()
     expect(supplier.page.get_by_role("heading", name=re.compile("Payment plan"))).to_be_visible()
-    supplier.page.locator("#approve").get_by_role("button", name="Approve the plan").click()
+    approve = supplier.page.locator("#approve")
+    approve.get_by_label("Message to the debtor").fill("Six installments are fine.\nThe first one next week.")
+    approve.get_by_role("button", name="Approve the plan").click()
     expect(supplier.page.get_by_text("Plan for Builder Ltd: approved.")).to_be_visible()
     supplier.screenshot("cockpit-plan-approved")
+
+    # The debtor reads the supplier's message with its line breaks: a class keeps them, as the CSP blocks style="".
+    builder.goto("/s/")
+    message = builder.page.locator("#plans .keep-lines")
+    expect(message).to_contain_text("Six installments are fine.")
+    assert message.inner_text() == "Six installments are fine.\nThe first one next week."
+    builder.screenshot("plan-approved-en")
+
     supplier.nav("Payment plans")
     active = supplier.page.locator(".tabs").get_by_role("link", name=re.compile("^Active"))
     supplier.follow(active, active.get_attribute("href"))
