@@ -1,6 +1,6 @@
 """Benchmarks for `make bench`: seed time, allocation throughput and the overview page, on PostgreSQL and SQLite.
 
-Run on a quiet machine; figures go into the README's benchmark table. Not a test: nothing here asserts a time.
+Run on a quiet machine; figures go into docs/benchmarks.md. Not a test: nothing here asserts a time.
 """
 
 import os
