@@ -17,9 +17,8 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
+from portal.ledger import exports
 from portal.ledger import service as ledger
-from portal.ledger.models import Allocation, Payment
-from portal.money import ZERO
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
 TABS = {"queue": QUEUE, "booked": ("booked",), "returned": ("returned",), "other": ("ignored", "dismissed")}
@@ -189,102 +188,14 @@ def bank_sample():
 
 @bp.get("/bank/export.csv")
 def bank_export():
-    """Booked payments (all methods) and what each paid, one row per allocation, for the accountant: the payment,
-    the invoice it paid, the amount, and what was left as the debtor's credit."""
-    rows_stmt = (
-        scoped(Payment, Payment, Allocation, Invoice)
-        .outerjoin(Allocation, Allocation.payment_id == Payment.id)
-        .outerjoin(Invoice, Invoice.id == Allocation.invoice_id)
-        .options(selectinload(Payment.debtor))
-        .order_by(Payment.received_on, Payment.id, Allocation.id)
-    )
-
-    def rows():
-        for payment, allocation, invoice in db.session.execute(rows_stmt.execution_options(yield_per=1000)):
-            yield [
-                payment.received_on.isoformat(),
-                payment.id,
-                payment.method,
-                payment.debtor.number if payment.debtor else "",
-                payment.debtor.name if payment.debtor else "",
-                payment.reference,
-                payment.amount,
-                payment.currency,
-                invoice.number if invoice is not None else "",
-                allocation.component if allocation is not None else "",
-                allocation.amount if allocation is not None else "",
-                payment.unallocated_amount,
-                payment.reversed_amount,
-            ]
-
-    header = [
-        "date",
-        "payment",
-        "method",
-        "debtor number",
-        "debtor",
-        "reference",
-        "payment amount",
-        "currency",
-        "invoice",
-        "part",  # principal, interest or costs: a payment of a claim pays each in the legal order
-        "allocated",
-        "credit left",
-        "reversed",
-    ]
-    return csv_response("payments.csv", header, rows())
-
-
-# The journal's accounts: where the money came in by method, and the debtors' (receivables) account.
-JOURNAL_ACCOUNTS = {"bank": "Bank", "mollie": "Mollie", "manual": "Bank", "demo": "Bank"}
+    """Booked payments (all methods) and what each paid, one row per allocation, for the accountant."""
+    rows = exports.payment_rows(db.session, current_organisation_id())
+    return csv_response("payments.csv", exports.PAYMENTS_HEADER, rows)
 
 
 @bp.get("/bank/journal.csv")
 def bank_journal():
-    """Booked payments as double-entry journal lines, the shape bookkeeping packages import: per payment a debit on
-    the account the money came into, a credit on Debtors per invoice it paid (and for what it left as credit), and
-    for money that went back (refunds, chargebacks, returned transfers) the same the other way round. Debits and
-    credits of each payment balance."""
-    stmt = (
-        scoped(Payment)
-        .options(selectinload(Payment.debtor))
-        .order_by(Payment.received_on, Payment.id)
-        .execution_options(yield_per=1000)
+    """Booked payments as double-entry journal lines for the bookkeeping package; each payment balances."""
+    return csv_response(
+        "journal.csv", exports.JOURNAL_HEADER, exports.journal_lines(db.session, current_organisation_id())
     )
-
-    def rows():
-        for payment in db.session.scalars(stmt):
-            allocations = db.session.execute(
-                select(Invoice.number, Allocation.amount)
-                .join(Allocation, Allocation.invoice_id == Invoice.id)
-                .where(Allocation.payment_id == payment.id)
-                .order_by(Allocation.id)
-            ).all()
-            debtor = payment.debtor
-            common = [payment.received_on.isoformat(), f"P{payment.id}", debtor.number or "", debtor.name]
-            account = JOURNAL_ACCOUNTS.get(payment.method, "Bank")
-            what = f"{payment.method} {payment.reference}".strip()
-            yield [*common, account, "", what, payment.amount, "", payment.currency]
-            allocated = ZERO
-            for number, amount in allocations:
-                allocated += amount
-                yield [*common, "Debtors", number, what, "", amount, payment.currency]
-            if payment.amount - allocated > ZERO:
-                yield [*common, "Debtors", "", f"{what}: on account", "", payment.amount - allocated, payment.currency]
-            if payment.reversed_amount:
-                yield [*common, "Debtors", "", f"{what}: went back", payment.reversed_amount, "", payment.currency]
-                yield [*common, account, "", f"{what}: went back", "", payment.reversed_amount, payment.currency]
-
-    header = [
-        "date",
-        "entry",
-        "debtor number",
-        "debtor",
-        "account",
-        "invoice",
-        "description",
-        "debit",
-        "credit",
-        "currency",
-    ]
-    return csv_response("journal.csv", header, rows())
