@@ -7,28 +7,26 @@ import click
 from flask import Flask
 
 from portal.config import INSTANCE_DIR
+from portal.mollie_sim.app import create_simulator
 
 
-def register(app: Flask) -> None:
-    @app.cli.command("mollie-simulator", with_appcontext=False)
-    @click.option("--port", type=click.IntRange(1, 65535), default=5055, show_default=True)
-    @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option(
-        "--state",
-        "state_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="JSON file with the simulator's state  [default: <instance dir>/mollie-sim.json]",
-    )
-    def mollie_simulator_command(port: int, host: str, state_path: Path | None):
-        """Serve a Mollie simulator: the v2 payments API, a checkout page, /_sim/ control endpoints for tests.
-        Point the portal at it with MOLLIE_API_ENDPOINT=http://HOST:PORT."""
-        from portal.mollie_sim import create_simulator
-
-        state_path = state_path or INSTANCE_DIR / "mollie-sim.json"
-        simulator = create_simulator(state_path)
-        click.echo(f"Mollie simulator on http://{host}:{port} (state in {state_path})")
-        click.echo(f"  MOLLIE_API_ENDPOINT=http://{host}:{port}")
-        serve(simulator, host, port)
+@click.command("mollie-simulator")
+@click.option("--port", type=click.IntRange(1, 65535), default=5055, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file with the simulator's state  [default: <instance dir>/mollie-sim.json]",
+)
+def mollie_simulator(port: int, host: str, state_path: Path | None):
+    """Serve a Mollie simulator: the v2 payments API, a checkout page, /_sim/ control endpoints for tests.
+    Point the portal at it with MOLLIE_API_ENDPOINT=http://HOST:PORT."""
+    state_path = state_path or INSTANCE_DIR / "mollie-sim.json"
+    simulator = create_simulator(state_path)
+    click.echo(f"Mollie simulator on http://{host}:{port} (state in {state_path})")
+    click.echo(f"  MOLLIE_API_ENDPOINT=http://{host}:{port}")
+    serve(simulator, host, port)
 
 
 def serve(app: Flask, host: str, port: int) -> None:

@@ -442,7 +442,7 @@ def test_the_cli_command_serves_the_simulator(monkeypatch, tmp_path):
     monkeypatch.setattr(sim_cli, "serve", lambda app, host, port: served.append((app, host, port)))
     monkeypatch.setattr(sim_cli, "INSTANCE_DIR", tmp_path)
     app = Flask("portal-under-test")
-    sim_cli.register(app)
+    app.cli.add_command(sim_cli.mollie_simulator)
 
     result = app.test_cli_runner().invoke(args=["mollie-simulator", "--port", "6055"])
 
