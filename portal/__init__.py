@@ -1,7 +1,6 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
 import hmac
-import importlib
 from datetime import date
 
 from flask import Flask, g, has_request_context, request
@@ -88,40 +87,14 @@ def _select_timezone() -> str | None:
     return None
 
 
-# Modules that add their routes to the cockpit's and the self-service page's blueprints.
-ROUTE_MODULES = (
-    "portal.cockpit.arrangements",
-    "portal.cockpit.bank",
-    "portal.cockpit.debtors",
-    "portal.cockpit.imports",
-    "portal.cockpit.invoices",
-    "portal.cockpit.law",
-    "portal.cockpit.links",
-    "portal.cockpit.payments",
-    "portal.cockpit.reminders",
-    "portal.cockpit.requests",
-    "portal.cockpit.scenarios",
-    "portal.selfservice.actions_views",
-    "portal.selfservice.arrangements",
-    "portal.selfservice.brand",
-    "portal.selfservice.documents",
-    "portal.selfservice.links",
-    "portal.selfservice.payments",
-)
-
-
 def _register_blueprints(app: Flask) -> None:
+    from portal import cockpit, selfservice, webhooks
     from portal.auth.views import bp as auth_bp
-    from portal.cockpit.views import bp as cockpit_bp
-    from portal.payments.views import bp as payments_bp
-    from portal.selfservice.views import bp as selfservice_bp
 
-    for module in ROUTE_MODULES:
-        importlib.import_module(module)
     app.register_blueprint(auth_bp)
-    app.register_blueprint(cockpit_bp)
-    app.register_blueprint(selfservice_bp)
-    app.register_blueprint(payments_bp)
+    app.register_blueprint(cockpit.bp)
+    app.register_blueprint(selfservice.bp)
+    app.register_blueprint(webhooks.bp)
 
     @app.get("/healthz")
     def healthz():

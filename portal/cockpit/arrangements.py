@@ -13,8 +13,9 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.arrangements import service
 from portal.arrangements.models import Arrangement, ArrangementInvoice
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.pagination import current_page_number, paginate
-from portal.cockpit.views import bp, role_required
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
 from portal.events import Event

@@ -10,8 +10,9 @@ from sqlalchemy.orm import selectinload
 from portal.bank import service
 from portal.bank.models import QUEUE, BankStatement, BankTransaction
 from portal.bank.parse import StatementError
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.pagination import current_page_number, paginate
-from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment

@@ -6,10 +6,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased, selectinload, undefer
 from wtforms.fields.choices import SelectChoice
 
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.forms import CreditNoteForm, DebtorForm, PaymentForm, WaiverForm
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.reminders import upcoming_for
-from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.debtors import service as debtors
 from portal.debtors.models import Debtor

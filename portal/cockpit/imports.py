@@ -3,7 +3,8 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.cockpit.views import bp, role_required
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.imports import csv_import

@@ -5,10 +5,11 @@ from io import BytesIO
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.forms import InvoiceEditForm, InvoiceForm
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.cockpit.reminders import upcoming_for
-from portal.cockpit.views import bp, role_required
 from portal.csv_export import csv_response
 from portal.debtors.models import Debtor
 from portal.events import Event

@@ -10,8 +10,9 @@ from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.forms import _amount
-from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.law import service as law
 from portal.law.calculate import Costs, collection_costs, interest, why_none

@@ -7,7 +7,8 @@ message (the session cookie), not in the event.
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.cockpit.views import bp, role_required
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.debtors.models import Debtor
 from portal.extensions import db
 from portal.links import service as links

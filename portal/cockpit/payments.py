@@ -4,8 +4,8 @@ from flask import render_template, request
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
+from portal.cockpit import bp
 from portal.cockpit.pagination import current_page_number, paginate
-from portal.cockpit.views import bp
 from portal.extensions import db
 from portal.ledger import service as ledger
 from portal.ledger.models import PAYMENT_METHODS, Payment

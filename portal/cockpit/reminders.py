@@ -7,8 +7,9 @@ from flask_login import current_user
 from sqlalchemy import func, or_
 from sqlalchemy.orm import selectinload
 
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.pagination import current_page_number, paginate
-from portal.cockpit.views import bp, role_required
 from portal.debtors.models import Debtor
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment

@@ -8,7 +8,8 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
-from portal.cockpit.views import bp, role_required
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.debtors.models import Debtor
 from portal.disputes import service as disputes
 from portal.disputes.models import REASON_LABELS, Dispute

@@ -4,8 +4,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from portal.cockpit import bp
+from portal.cockpit.access import role_required
 from portal.cockpit.forms import StepForm
-from portal.cockpit.views import bp, role_required
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.invoices.models import Invoice

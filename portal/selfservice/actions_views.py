@@ -25,12 +25,19 @@ from portal.forms import add_error
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger.claims import claims
-from portal.locales import in_debtor_language
 from portal.promises import service as promises
-from portal.selfservice.views import SESSION_KEY, Visit, bp, render, visit_or_expired
+from portal.selfservice import bp
+from portal.selfservice.visit import (
+    SESSION_KEY,
+    TOO_LONG,
+    Visit,
+    checked_ids,
+    open_invoices,
+    page_locale,
+    render,
+    visit_or_expired,
+)
 from portal.text import MAX_MESSAGE
-
-TOO_LONG = _l("At most %(max)d characters, please.")
 
 
 class PromiseForm(FlaskForm):
@@ -77,36 +84,6 @@ class ContactForm(FlaskForm):
     )
 
 
-def _locale(visit: Visit):
-    """Form messages and flashes in the page's language: they are worked out here, not when the page renders."""
-    return in_debtor_language(visit.language)
-
-
-def _open_invoices(visit: Visit) -> list[Invoice]:
-    return list(
-        db.session.scalars(
-            select(Invoice)
-            .where(
-                Invoice.organisation_id == visit.organisation.id,
-                Invoice.debtor_id == visit.debtor.id,
-                Invoice.kind == "invoice",
-                Invoice.status == "open",
-            )
-            .order_by(Invoice.due_date, Invoice.id)
-        )
-    )
-
-
-def _checked(visit: Visit, values: list[str]) -> list[int]:
-    """Invoice ids from the request, each one of this debtor's (else 404, whatever else is wrong with it)."""
-    ids = []
-    for value in values:
-        if not value.isdigit():
-            abort(404)
-        ids.append(visit.invoice(int(value)).id)
-    return ids
-
-
 def _done(visit: Visit, message: str):
     """Commit, let planning take the change in now rather than at the clock's next run, and go back to the page."""
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", visit.organisation.id)
@@ -123,7 +100,7 @@ def _owed(visit: Visit, invoices: list) -> dict:
 
 def _promise_page(visit: Visit, form: PromiseForm, status: int = 200):
     today = visit.organisation.today()
-    invoices = _open_invoices(visit)
+    invoices = open_invoices(visit)
     return render(
         "selfservice/promise.html",
         visit.language,
@@ -142,15 +119,15 @@ def promise_form():
     """Promise to pay one or more invoices by a date."""
     visit = visit_or_expired()
     form = PromiseForm(formdata=None)
-    form.invoice_ids.data = _checked(visit, request.args.getlist("invoice")) or [i.id for i in _open_invoices(visit)]
+    form.invoice_ids.data = checked_ids(visit, request.args.getlist("invoice")) or [i.id for i in open_invoices(visit)]
     return _promise_page(visit, form)
 
 
 @bp.post("/promise")
 def promise_save():
     visit = visit_or_expired()
-    _checked(visit, request.form.getlist("invoice_ids"))
-    with _locale(visit):
+    checked_ids(visit, request.form.getlist("invoice_ids"))
+    with page_locale(visit):
         form = PromiseForm()
         if form.validate():
             try:
@@ -179,7 +156,7 @@ def promise_save():
 
 
 def _paid_page(visit: Visit, form: PaidForm, status: int = 200):
-    invoices = _open_invoices(visit)
+    invoices = open_invoices(visit)
     return render(
         "selfservice/paid.html",
         visit.language,
@@ -197,15 +174,15 @@ def paid_form():
     """Tell the supplier an invoice has already been paid."""
     visit = visit_or_expired()
     form = PaidForm(formdata=None)
-    form.invoice_ids.data = _checked(visit, request.args.getlist("invoice"))
+    form.invoice_ids.data = checked_ids(visit, request.args.getlist("invoice"))
     return _paid_page(visit, form)
 
 
 @bp.post("/paid")
 def paid_save():
     visit = visit_or_expired()
-    _checked(visit, request.form.getlist("invoice_ids"))
-    with _locale(visit):
+    checked_ids(visit, request.form.getlist("invoice_ids"))
+    with page_locale(visit):
         form = PaidForm()
         if form.validate():
             try:
@@ -267,7 +244,7 @@ def dispute_form(invoice_id: int):
 def dispute_save(invoice_id: int):
     visit = visit_or_expired()
     invoice = _disputable(visit, invoice_id)
-    with _locale(visit):
+    with page_locale(visit):
         form = DisputeForm()
         if form.validate():
             try:
@@ -310,7 +287,7 @@ def _contact_limit() -> str:
 @limiter.limit(_contact_limit, key_func=lambda: f"selfservice-contact:{session.get(SESSION_KEY)}")
 def contact_save():
     visit = visit_or_expired()
-    with _locale(visit):
+    with page_locale(visit):
         form = ContactForm()
         if form.validate():
             try:

@@ -18,9 +18,18 @@ from portal.forms import add_error
 from portal.jobs import enqueue_after_commit
 from portal.locales import DEBTOR_LOCALES
 from portal.payments import service as payments
-from portal.selfservice.actions_views import TOO_LONG, _checked, _locale, _open_invoices
+from portal.selfservice import bp
 from portal.selfservice.payments import _is_checkout, urls
-from portal.selfservice.views import SESSION_KEY, Visit, bp, render, visit_or_expired
+from portal.selfservice.visit import (
+    SESSION_KEY,
+    TOO_LONG,
+    Visit,
+    checked_ids,
+    open_invoices,
+    page_locale,
+    render,
+    visit_or_expired,
+)
 
 
 class PlanForm(FlaskForm):
@@ -48,7 +57,7 @@ def free_invoices(visit: Visit) -> list:
         for a in service.live_for(db.session, visit.organisation.id, visit.debtor.id)
         for item in a.items
     }
-    return [i for i in _open_invoices(visit) if i.disputed_at is None and i.id not in taken]
+    return [i for i in open_invoices(visit) if i.disputed_at is None and i.id not in taken]
 
 
 def _plan_page(visit: Visit, form: PlanForm, status: int = 200, draft: service.Draft | None = None):
@@ -73,7 +82,7 @@ def plan_form():
     """Propose to pay in installments."""
     visit = visit_or_expired()
     form = PlanForm(formdata=None)
-    form.invoice_ids.data = _checked(visit, request.args.getlist("invoice")) or [i.id for i in free_invoices(visit)]
+    form.invoice_ids.data = checked_ids(visit, request.args.getlist("invoice")) or [i.id for i in free_invoices(visit)]
     form.installments.data = 3
     form.first_due.data = visit.organisation.today()
     return _plan_page(visit, form)
@@ -83,9 +92,9 @@ def plan_form():
 def plan_save():
     """Without ``confirm``: show the schedule the choices make. With it: propose that plan."""
     visit = visit_or_expired()
-    _checked(visit, request.form.getlist("invoice_ids"))
+    checked_ids(visit, request.form.getlist("invoice_ids"))
     organisation = visit.organisation
-    with _locale(visit):
+    with page_locale(visit):
         form = PlanForm()
         if form.validate():
             today = organisation.today()
@@ -147,12 +156,12 @@ def plan_answer(arrangement_id: int):
         )
     except DomainError as error:
         db.session.rollback()
-        with _locale(visit):
+        with page_locale(visit):
             flash(str(error), "error")
         return redirect(url_for("selfservice.page"), 303)
     enqueue_after_commit(db.session, "workers.jobs.plan_organisation", visit.organisation.id)
     db.session.commit()
-    with _locale(visit):
+    with page_locale(visit):
         flash(gettext("Your payment plan is agreed.") if accept else gettext("You declined the proposal."), "success")
     return redirect(url_for("selfservice.page"), 303)
 
@@ -184,7 +193,7 @@ def plan_pay(arrangement_id: int):
     except payments.PaymentError:
         db.session.rollback()
         current_app.logger.warning("installment payment for plan %s not started", arrangement_id, exc_info=True)
-        with _locale(visit):
+        with page_locale(visit):
             flash(
                 gettext("Online payment is not available right now. Please try again later, or pay by bank transfer."),
                 "error",

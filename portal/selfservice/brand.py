@@ -10,7 +10,8 @@ import re
 
 from flask import Response
 
-from portal.selfservice.views import bp, current
+from portal.selfservice import bp
+from portal.selfservice.visit import current
 
 HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_COLOUR = "#1e6b52"  # Duly's green, Organisation.brand_colour's default

@@ -17,7 +17,8 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.ledger.claims import claims
 from portal.ledger.models import Allocation
-from portal.selfservice.views import bp, render, visit_or_expired
+from portal.selfservice import bp
+from portal.selfservice.visit import render, visit_or_expired
 
 PDF = "application/pdf"
 

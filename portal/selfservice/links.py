@@ -12,7 +12,8 @@ from flask_limiter.util import get_remote_address
 
 from portal.extensions import db, limiter
 from portal.links import service as links
-from portal.selfservice.views import _language, bp, render
+from portal.selfservice import bp
+from portal.selfservice.visit import _language, render
 from portal.types import utcnow
 
 # Per address and client: enough for a typo and a second try, too few to probe addresses or fill a mailbox.

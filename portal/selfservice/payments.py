@@ -1,5 +1,5 @@
 """Paying on the self-service page: the debtor chooses invoices, Mollie's checkout takes the money, and the
-return page waits for the webhook. The webhook itself lives in portal.payments.views (no session, no CSRF)."""
+return page waits for the webhook. The webhook itself lives in portal.webhooks (no session, no CSRF)."""
 
 from urllib.parse import urlsplit
 
@@ -11,7 +11,8 @@ from portal.extensions import db, limiter
 from portal.locales import DEBTOR_LOCALES, in_debtor_language
 from portal.payments import service
 from portal.payments.models import UNFINISHED, MolliePayment
-from portal.selfservice.views import SESSION_KEY, bp, render, visit_or_expired
+from portal.selfservice import bp
+from portal.selfservice.visit import SESSION_KEY, render, visit_or_expired
 
 
 def urls() -> service.Urls:
@@ -19,7 +20,7 @@ def urls() -> service.Urls:
     return service.Urls(
         base=current_app.config["PUBLIC_BASE_URL"],
         redirect_path=url_for("selfservice.payment_return", mp_id=0).removesuffix("0") + "{id}",
-        webhook_path=url_for("payments.webhook"),
+        webhook_path=url_for("webhooks.mollie"),
     )
 
 

@@ -1,5 +1,7 @@
-"""Mollie's webhook. It carries only a payment id and proves nothing: we fetch the payment from Mollie with the
-organisation's own key and act on that. CSRF-exempt (Mollie has no token); unknown ids get 200 and change nothing."""
+"""Webhooks other systems call.
+
+Mollie's carries only a payment id and proves nothing: we fetch the payment from Mollie with the organisation's own
+key and act on that. CSRF-exempt (Mollie has no token); unknown ids get 200 and change nothing."""
 
 import requests
 from flask import Blueprint, current_app, request
@@ -10,12 +12,12 @@ from portal.extensions import csrf, db
 from portal.jobs import get_queue
 from portal.payments import service
 
-bp = Blueprint("payments", __name__, url_prefix="/mollie")
+bp = Blueprint("webhooks", __name__)
 
 
-@bp.post("/webhook")
+@bp.post("/mollie/webhook")
 @csrf.exempt
-def webhook():
+def mollie():
     mollie_id = request.form.get("id", "")
     if not mollie_id.startswith("tr_") or len(mollie_id) > 40:
         return "", 200

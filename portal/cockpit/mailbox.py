@@ -1,0 +1,32 @@
+"""The mailbox: what Duly sent (or keeps in its local outbox when no SMTP server is set)."""
+
+from flask import render_template
+from flask_login import current_user
+
+from portal.cockpit import bp
+from portal.extensions import db
+from portal.htmx import render_page_or_fragment
+from portal.mail.models import MailMessage
+from portal.tenancy import get_or_404, scoped
+
+
+@bp.get("/mailbox")
+def mailbox():
+    """Mail Duly sent for this organisation (with no SMTP server configured: the local outbox)."""
+    messages = db.session.scalars(scoped(MailMessage).order_by(MailMessage.id.desc()).limit(200))
+    return render_page_or_fragment("cockpit/mailbox.html", "cockpit/_mail_rows.html", messages=list(messages))
+
+
+@bp.get("/mailbox/<int:message_id>")
+def mail_message(message_id: int):
+    """One message as it was sent."""
+    message = get_or_404(MailMessage, message_id)
+    # A reset link is a key to someone's account: only its addressee may read it. An invitation goes to someone
+    # without an account yet, so the owners who invite may read that one (the demo delivers it this way).
+    readable = (
+        not message.sensitive
+        or message.to_address == current_user.email
+        or (message.template == "invitation" and current_user.can("owner"))
+        or message.template in ("reminder", "invoice")  # the supplier's own mail to its customer
+    )
+    return render_template("cockpit/mail_message.html", message=message, readable=readable)
