@@ -12,14 +12,24 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from portal import events
+from portal.arrangements import service as arrangements
+from portal.debtors.models import Debtor
 from portal.debtors.service import create_debtor
+from portal.disputes import service as disputes
+from portal.errors import DomainError
 from portal.events import Event
 from portal.invoices.models import Invoice
+from portal.law.charges import charges_for_step, record_charges, step_flags
 from portal.ledger.invoices import create_invoice
 from portal.ledger.models import Payment
-from portal.ledger.service import allocate_credit_note, record_payment
+from portal.ledger.service import allocate_credit_note, open_invoices, record_payment
+from portal.organisations.calendar import send_days
 from portal.organisations.models import Organisation, User
+from portal.promises import service as promises
+from portal.reminders.behaviour import effective_scenario, evaluate
+from portal.reminders.models import Reminder, ReminderItem
 from portal.scenarios.defaults import ensure_default_scenarios
+from portal.scenarios.models import Step
 
 DEMO_SLUG = "demo"
 DEMO_LOGIN = ("demo@duly.test", "demo")
@@ -171,9 +181,6 @@ def _law_history(session: Session, organisation: Organisation, today: date) -> N
     """The late-payment law at work, whatever the history above happened to claim: a business debtor with costs
     and interest claimed who has paid part since (split over costs, interest and principal), and a consumer whose
     14-day letter's period is still running, so costs are announced, not owed."""
-    from portal.debtors.models import Debtor
-    from portal.law.charges import charges_for_step, record_charges
-    from portal.scenarios.models import Step
 
     def oldest(kind: str, *where):
         return session.scalar(
@@ -232,9 +239,6 @@ def _law_history(session: Session, organisation: Organisation, today: date) -> N
 def _self_service_history(session: Session, organisation: Organisation, today: date) -> None:
     """A debtor who promised to pay next week and one who disputes an invoice, as if from their pages: the cockpit's
     Disputes & promises has something to show, and the schedule leaves those invoices out."""
-    from portal.disputes import service as disputes
-    from portal.promises import service as promises
-
     overdue = session.scalars(
         select(Invoice)
         .where(Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open")
@@ -256,9 +260,6 @@ def _self_service_history(session: Session, organisation: Organisation, today: d
 def _arrangement_history(session: Session, organisation: Organisation, today: date) -> None:
     """Two payment plans proposed from debtors' pages: one within the automatic limits (running, approved at once)
     and one beyond them (waiting in the cockpit's Payment plans for the supplier's decision)."""
-    from portal.arrangements import service as arrangements
-    from portal.errors import DomainError
-
     open_invoices = session.scalars(
         select(Invoice)
         .where(Invoice.organisation_id == organisation.id, Invoice.kind == "invoice", Invoice.status == "open")
@@ -303,11 +304,6 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
     """As if Duly had been chasing for a while: scenarios chosen from behaviour (two daily evaluations, as the
     hysteresis asks), and each debtor with overdue invoices contacted a few days ago at the steps due by then.
     Planning then spreads the next contacts over the coming days, in every tone."""
-    from portal.law.charges import charges_for_step, record_charges, step_flags
-    from portal.organisations.calendar import send_days
-    from portal.reminders.behaviour import effective_scenario, evaluate
-    from portal.reminders.models import Reminder, ReminderItem
-
     evaluate(session, organisation.id, today - timedelta(days=1))
     evaluate(session, organisation.id, today)
     calendar = {day: (on, at) for day, on, at in send_days(organisation, today - timedelta(days=12), today)}
@@ -426,8 +422,6 @@ def _pay(session, rng, organisation_id, debtor_id, invoice, profile, today: date
 
 
 def _credit_note(session, rng, organisation_id, debtor_id, today: date) -> None:
-    from portal.ledger.service import open_invoices
-
     targets = open_invoices(session, organisation_id, debtor_id, "EUR")
     if not targets:
         return

@@ -7,6 +7,10 @@ from decimal import Decimal
 
 from lxml import etree
 
+from portal.invoices.models import Invoice
+from portal.ledger.service import due_now
+from portal.reminders.models import Reminder, ReminderItem
+
 NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 
 
@@ -77,10 +81,6 @@ def sample_for(session, organisation, today: date, count: int = 12) -> bytes:
     the point of importing statements), and each is paid what it owes today: with the interest and collection
     costs a reminder added, which a debtor's payment of the reminder's total includes."""
     from sqlalchemy import exists, select
-
-    from portal.invoices.models import Invoice
-    from portal.ledger.service import due_now
-    from portal.reminders.models import Reminder, ReminderItem
 
     scheduled = exists().where(
         ReminderItem.invoice_id == Invoice.id,

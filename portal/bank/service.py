@@ -21,12 +21,14 @@ from portal import bulk, events
 from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import Entry, Statement, StatementError, parse
 from portal.errors import DomainError
+from portal.imports.service import ProgressWriter
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
 from portal.ledger.claims import has_charges
 from portal.ledger.models import Payment
+from portal.ledger.service import LedgerError
 from portal.money import ZERO
 from portal.types import utcnow
 
@@ -580,9 +582,6 @@ def run_statement(session: Session, statement_id: int) -> str:
     """Import a queued statement, all or nothing; safe to run again (a statement not queued is left alone).
     Commits: the claim; then the import with "done", or after its rollback "failed" with the reason."""
     from sqlalchemy import text, update
-
-    from portal.imports.service import ProgressWriter
-    from portal.ledger.service import LedgerError
 
     claimed = session.execute(
         update(BankStatement)

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.bank import service
+from portal.bank.generate import sample_for
 from portal.bank.models import QUEUE, BankStatement, BankTransaction
 from portal.bank.parse import StatementError
 from portal.cockpit import bp
@@ -175,8 +176,6 @@ def bank_dismiss(transaction_id: int):
 def bank_sample():
     """A camt.053 statement of today paying some of your open invoices, to try the import with."""
     from flask import Response
-
-    from portal.bank.generate import sample_for
 
     organisation = current_user.organisation
     content = sample_for(db.session, organisation, organisation.today())

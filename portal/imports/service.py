@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from portal.imports.csv_import import MAX_ERRORS, Progress, import_csv, remember_mapping
 from portal.imports.models import ImportBatch
 from portal.imports.result import ImportRefused, ImportResult, RowError
+from portal.imports.ubl import import_ubl
 from portal.jobs import enqueue_after_commit
 from portal.types import utcnow
 
@@ -51,8 +52,6 @@ def import_file(
     ``mapping`` (field -> CSV header) applies to CSV files only.
     """
     if detect_format(filename, content) == "ubl":
-        from portal.imports.ubl import import_ubl
-
         result = import_ubl(session, organisation_id, content, actor_user_id=actor_user_id)
         if progress:
             documents = result.invoices + result.credit_notes

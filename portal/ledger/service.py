@@ -16,6 +16,7 @@ from portal import bulk, events
 from portal.errors import DomainError
 from portal.events import Event
 from portal.invoices.models import Invoice
+from portal.ledger.claims import claims, has_charges, in_legal_order
 from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
 from portal.money import ZERO, parse_amount, sum_by_currency
 from portal.organisations.models import Organisation
@@ -138,8 +139,6 @@ def allocate_payment(
 
 def _take_charge(session: Session, invoice: Invoice, component: str, amount: Decimal, on: date) -> None:
     """Pay part of an invoice's collection costs or statutory interest, no more than it owes on ``on``."""
-    from portal.ledger.claims import claims
-
     debtor, organisation = invoice.debtor, session.get(Organisation, invoice.organisation_id)
     owed = getattr(claims(session, organisation, debtor, [invoice], on)[invoice.id], component)
     if amount > owed:
@@ -160,8 +159,6 @@ def _take_charge(session: Session, invoice: Invoice, component: str, amount: Dec
 def due_now(session: Session, invoices: list[Invoice], on: date) -> dict[int, Decimal]:
     """What each invoice takes of a payment received on ``on``: its principal, plus its costs and interest where
     it has any and the organisation books payments in the legal order."""
-    from portal.ledger.claims import claims, has_charges
-
     due = {i.id: (i.open_amount if i.status == "open" else ZERO) for i in invoices}
     charged = [i for i in invoices if has_charges(i)]
     for invoice in charged:
@@ -182,8 +179,6 @@ def allocate_in_order(
 ) -> list[Allocation]:
     """Apply money of a payment to an invoice: to its costs, then its interest, then its principal (art. 6:44 BW)
     where the organisation books in the legal order and the invoice has charges; else all to its principal."""
-    from portal.ledger.claims import claims, has_charges, in_legal_order
-
     invoice = session.get(Invoice, invoice_id)
     organisation = session.get(Organisation, payment.organisation_id)
     parts = [("principal", amount)]
@@ -511,8 +506,6 @@ def ledger_discrepancies(session: Session, organisation_id: int) -> list[str]:
 
 
 def _organisation_today(session: Session, invoice: Invoice) -> date:
-    from portal.organisations.models import Organisation
-
     return session.get(Organisation, invoice.organisation_id).today()
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from portal.epc import CONTENT_ID, png
+from portal.invoices.models import InvoiceDocument
 from portal.jobs import enqueue_after_commit
 from portal.mail.models import MailMessage
 from portal.types import utcnow
@@ -255,7 +256,6 @@ def as_email(message: MailMessage, attachments: list | None = None) -> EmailMess
 def _attachments(message: MailMessage) -> list:
     if not message.attachment_ids:
         return []
-    from portal.invoices.models import InvoiceDocument
 
     session = object_session(message)
     return list(session.scalars(select(InvoiceDocument).where(InvoiceDocument.id.in_(message.attachment_ids))))

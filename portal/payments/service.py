@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import events
+from portal.arrangements.models import Installment
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
@@ -389,8 +390,6 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
 def _plan_allocations(session: Session, mp: MolliePayment, allocations: list[tuple[int, Decimal]]):
     """An installment's money goes to its plan's invoices in order: what the items can no longer take (a bank
     transfer came in between) pays ahead on the plan's other invoices rather than sitting as credit."""
-    from portal.arrangements.models import Installment
-
     left = mp.amount - sum((amount for _, amount in allocations), ZERO)
     if left <= ZERO:
         return allocations

@@ -117,7 +117,7 @@ def test_an_xml_file_goes_to_the_ubl_import(run, db_session, org, tmp_path, monk
         calls.append(organisation_id)
         return ImportResult(invoices=1)
 
-    monkeypatch.setattr("portal.imports.ubl.import_ubl", fake_ubl)
+    monkeypatch.setattr("portal.imports.service.import_ubl", fake_ubl)
     path = tmp_path / "invoice.xml"
     path.write_bytes(b'<?xml version="1.0"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>')
     result = run(str(path), "--org", "cli-org")
@@ -127,7 +127,7 @@ def test_an_xml_file_goes_to_the_ubl_import(run, db_session, org, tmp_path, monk
     def refusing_ubl(session, organisation_id, content, *, actor_user_id=None):
         raise ImportRefused([RowError(0, "cbc:DueDate", "an invoice needs a due date")])
 
-    monkeypatch.setattr("portal.imports.ubl.import_ubl", refusing_ubl)
+    monkeypatch.setattr("portal.imports.service.import_ubl", refusing_ubl)
     result = run(str(path), "--org", "cli-org")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "file (cbc:DueDate): an invoice needs a due date"

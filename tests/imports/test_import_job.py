@@ -249,7 +249,7 @@ def test_import_file_hands_xml_to_the_ubl_import(db_session, monkeypatch):
         calls.append((organisation_id, content[:5], actor_user_id))
         return ImportResult(invoices=1, invoice_ids=[42])
 
-    monkeypatch.setattr("portal.imports.ubl.import_ubl", fake_ubl)
+    monkeypatch.setattr("portal.imports.service.import_ubl", fake_ubl)
     progress = []
     result = service.import_file(
         db_session,
@@ -264,7 +264,7 @@ def test_import_file_hands_xml_to_the_ubl_import(db_session, monkeypatch):
     def refusing_ubl(session, organisation_id, content, *, actor_user_id=None):
         raise ImportRefused([RowError(0, "cbc:ID", "no invoice number")])
 
-    monkeypatch.setattr("portal.imports.ubl.import_ubl", refusing_ubl)
+    monkeypatch.setattr("portal.imports.service.import_ubl", refusing_ubl)
     batch = service.create_batch(db_session, organisation.id, "inv.xml", b"<Invoice xmlns='urn:x'/>")
     assert batch.kind == "ubl"
     assert service.run_batch(db_session, batch.id) == "failed"
