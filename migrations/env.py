@@ -94,12 +94,24 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A change SQLite cannot ALTER copies the table (batch mode) and drops the old one, which foreign keys
+            # pointing at its rows forbid. SQLite's own recipe: foreign keys off for the migration (a pragma that only
+            # works outside a transaction, hence the driver's connection), checked once it is done.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection, target_metadata=get_metadata(), include_object=include_object, **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:10]}")
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

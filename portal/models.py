@@ -13,7 +13,7 @@ from portal.links.models import AccessLink
 from portal.mail.models import MailMessage
 from portal.organisations.models import AuthToken, Organisation, User
 from portal.payments.models import MolliePayment, MolliePaymentItem
-from portal.promises.models import Promise
+from portal.promises.models import PaidClaim, Promise
 from portal.reminders.models import PlanDebtor, PlanRow, Reminder, ReminderItem, SendDay
 from portal.scenarios.models import Scenario, Step
 
@@ -29,6 +29,7 @@ __all__ = [
     "Dispute",
     "MolliePayment",
     "MolliePaymentItem",
+    "PaidClaim",
     "Promise",
     "PlanDebtor",
     "PlanRow",

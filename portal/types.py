@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 
-from sqlalchemy import BigInteger, DateTime, Numeric, types
+from sqlalchemy import BigInteger, DateTime, Enum, Numeric, types
 
 
 class Money(types.TypeDecorator):
@@ -62,3 +63,18 @@ class UTCDateTime(types.TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def vocabulary(enum: type[StrEnum], length: int, name: str) -> Enum:
+    """A column whose values are an enum's: VARCHAR(length) with a CHECK constraint ``ck_<table>_<name>`` listing
+    the values, on PostgreSQL and SQLite alike, read back as the enum's members. Members are strings, so
+    ``invoice.status == "open"`` holds; a value outside the enum is refused before it reaches the database."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )

@@ -2,20 +2,57 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint, exists, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.extensions import db
 from portal.invoices.models import Invoice
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
+
+
+class ArrangementStatus(StrEnum):
+    """Where a payment plan is (see above)."""
+
+    PROPOSED = "proposed"
+    OFFERED = "offered"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    REJECTED = "rejected"
+    COUNTERED = "countered"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class ArrangementSource(StrEnum):
+    """Who made a plan: the debtor on its page, or the supplier."""
+
+    SELFSERVICE = "selfservice"
+    COCKPIT = "cockpit"
+
+
+class Frequency(StrEnum):
+    """How often an installment falls due."""
+
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class NoticeStage(StrEnum):
+    """An installment's friendly reminder: days before its date, or on it."""
+
+    BEFORE = "before"
+    DUE = "due"
+
 
 # proposed: the debtor asked, the supplier decides. offered: the supplier's counter-proposal, the debtor decides.
 # active: running (its invoices leave their scenario). completed, broken, rejected, countered (answered by an
 # offer), declined (the debtor turned an offer down), withdrawn (replaced by a newer plan for the same invoices).
-STATUSES = ("proposed", "offered", "active", "completed", "broken", "rejected", "countered", "declined", "withdrawn")
+STATUSES = tuple(ArrangementStatus)
 LIVE = ("proposed", "offered", "active")
-FREQUENCIES = ("weekly", "monthly")
+FREQUENCIES = tuple(Frequency)
 
 
 class Arrangement(db.Model):
@@ -28,12 +65,16 @@ class Arrangement(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
-    status: Mapped[str] = mapped_column(String(10), default="proposed")
-    source: Mapped[str] = mapped_column(String(12), default="selfservice")  # selfservice | cockpit
+    status: Mapped[ArrangementStatus] = mapped_column(
+        vocabulary(ArrangementStatus, 10, "status"), default=ArrangementStatus.PROPOSED
+    )
+    source: Mapped[ArrangementSource] = mapped_column(
+        vocabulary(ArrangementSource, 12, "source"), default=ArrangementSource.SELFSERVICE
+    )  # selfservice | cockpit
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(Money())
     installment_count: Mapped[int] = mapped_column()
-    frequency: Mapped[str] = mapped_column(String(8))
+    frequency: Mapped[Frequency] = mapped_column(vocabulary(Frequency, 8, "frequency"))
     first_due: Mapped[date] = mapped_column(Date())
     note: Mapped[str] = mapped_column(String(500), default="")  # the debtor's, with the proposal
     message: Mapped[str] = mapped_column(String(1000), default="")  # the supplier's, with a decision
@@ -101,7 +142,7 @@ class InstallmentNotice(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     installment_id: Mapped[int] = mapped_column(ForeignKey("installments.id", ondelete="CASCADE"))
-    stage: Mapped[str] = mapped_column(String(8))  # before | due
+    stage: Mapped[NoticeStage] = mapped_column(vocabulary(NoticeStage, 8, "stage"))  # before | due
     mail_message_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

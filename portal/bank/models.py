@@ -2,18 +2,40 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
+
+
+class TransactionStatus(StrEnum):
+    """What became of a bank transaction."""
+
+    BOOKED = "booked"
+    RETURNED = "returned"
+    SUGGESTED = "suggested"
+    UNMATCHED = "unmatched"
+    IGNORED = "ignored"
+    DISMISSED = "dismissed"
+
 
 # booked: paid invoices (or the debtor's credit); returned: reversed an earlier booked payment; suggested: a likely
 # match for the supplier to confirm; unmatched: no idea; ignored: a debit that is not a return (the supplier's own
 # spending); dismissed: the supplier said it is not a customer payment.
-STATUSES = ("booked", "returned", "suggested", "unmatched", "ignored", "dismissed")
-QUEUE = ("suggested", "unmatched")
+class StatementStatus(StrEnum):
+    """A statement uploaded in the cockpit waits for the worker (queued), runs, and ends done or failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+STATUSES = tuple(TransactionStatus)
+QUEUE = (TransactionStatus.SUGGESTED, TransactionStatus.UNMATCHED)
 
 
 class BankStatement(db.Model):
@@ -31,7 +53,9 @@ class BankStatement(db.Model):
     # Uploaded in the cockpit, a statement is imported by the worker: queued -> running -> done | failed, with
     # its transactions done so far for the progress bar; the file is kept until then. The command line imports
     # at once (done).
-    status: Mapped[str] = mapped_column(String(10), default="done")
+    status: Mapped[StatementStatus] = mapped_column(
+        vocabulary(StatementStatus, 10, "status"), default=StatementStatus.DONE
+    )
     content: Mapped[bytes | None] = mapped_column(LargeBinary(), default=None, deferred=True)
     error: Mapped[str] = mapped_column(String(500), default="")
     rows_done: Mapped[int] = mapped_column(default=0)
@@ -66,7 +90,7 @@ class BankTransaction(db.Model):
     end_to_end: Mapped[str] = mapped_column(String(100), default="")
     remittance: Mapped[str] = mapped_column(String(500), default="")
     bank_reference: Mapped[str] = mapped_column(String(100), default="")
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[TransactionStatus] = mapped_column(vocabulary(TransactionStatus, 10, "status"))
     # How it was matched (reference, numbers, iban_amount, by hand) or why it was not.
     how: Mapped[str] = mapped_column(String(200), default="")
     # Candidate invoice ids for the supplier, best first.

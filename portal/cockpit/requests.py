@@ -19,8 +19,7 @@ from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.money import MoneyError, parse_typed_amount, sum_by_currency
-from portal.promises import service as promises
-from portal.promises.models import Promise
+from portal.promises.models import PaidClaim, Promise
 from portal.reminders import schedule
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 from portal.types import utcnow
@@ -50,9 +49,7 @@ def counts() -> dict[str, int]:
         "promises": db.session.scalar(scoped(Promise, func.count()).where(Promise.status == "open")),
         "paid": db.session.scalar(
             scoped(Invoice, func.count()).where(
-                Invoice.status == "open",
-                Invoice.hold_until >= today,
-                Invoice.hold_reason.startswith(promises.PAID_CLAIM_REASON),
+                Invoice.status == "open", Invoice.paid_claim_id.is_not(None), Invoice.hold_until >= today
             )
         ),
         "messages": db.session.scalar(
@@ -172,29 +169,19 @@ def requests_promises():
 def requests_paid():
     """Invoices the debtor says were paid: each claim, its invoices as they stand now, and what to do about them."""
     q = _search()
-    claims = list(
-        db.session.scalars(
-            _by_debtor(scoped(Event), Event, q)
-            .where(Event.kind == "invoice:paid:claimed")
-            .options(selectinload(Event.debtor))
-            .order_by(Event.created_at.desc(), Event.id.desc())
-            .limit(HISTORY * 2)
-        )
-    )
-    ids = {i for claim in claims for i in _invoice_ids(claim)}
-    invoices = {i.id: i for i in db.session.scalars(scoped(Invoice).where(Invoice.id.in_(ids)))} if ids else {}
+    claims = db.session.scalars(
+        _by_debtor(scoped(PaidClaim), PaidClaim, q)
+        .options(selectinload(PaidClaim.debtor), selectinload(PaidClaim.invoices))
+        .order_by(PaidClaim.created_at.desc(), PaidClaim.id.desc())
+        .limit(HISTORY * 2)
+    ).all()
     return render_template(
         "cockpit/requests/paid.html",
-        claims=[(claim, [invoices[i] for i in _invoice_ids(claim) if i in invoices]) for claim in claims],
-        reason=promises.PAID_CLAIM_REASON,
+        claims=claims,
         today=current_user.organisation.today(),
         counts=counts(),
         q=q,
     )
-
-
-def _invoice_ids(event: Event) -> list[int]:
-    return [int(i) for i in str(event.data.get("invoice_ids") or "").split(",") if i.isdigit()]
 
 
 @bp.post("/requests/paid/<int:invoice_id>/resume")

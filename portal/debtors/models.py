@@ -1,15 +1,32 @@
 """A debtor is a customer of the organisation, with its contacts."""
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import UTCDateTime, utcnow, vocabulary
 
-DEBTOR_KINDS = ("business", "consumer")
-CONTACT_ROLES = ("invoice", "dunning", "other")
+
+class DebtorKind(StrEnum):
+    """A business or a consumer: the law treats them differently."""
+
+    BUSINESS = "business"
+    CONSUMER = "consumer"
+
+
+class ContactRole(StrEnum):
+    """What a contact of a debtor is for: invoices, reminders (dunning), or neither."""
+
+    INVOICE = "invoice"
+    DUNNING = "dunning"
+    OTHER = "other"
+
+
+DEBTOR_KINDS = tuple(DebtorKind)
+CONTACT_ROLES = tuple(ContactRole)
 
 
 class Debtor(db.Model):
@@ -24,7 +41,7 @@ class Debtor(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     number: Mapped[str | None] = mapped_column(String(50), default=None)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10), default="business")
+    kind: Mapped[DebtorKind] = mapped_column(vocabulary(DebtorKind, 10, "kind"), default=DebtorKind.BUSINESS)
     language: Mapped[str] = mapped_column(String(5), default="nl")
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
@@ -82,7 +99,7 @@ class Contact(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default="invoice")
+    role: Mapped[ContactRole] = mapped_column(vocabulary(ContactRole, 10, "role"), default=ContactRole.INVOICE)
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")

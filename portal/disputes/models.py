@@ -1,14 +1,42 @@
 """Disputes: a debtor's objection to an invoice, and the supplier's answer."""
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import UTCDateTime, utcnow, vocabulary
 
-DISPUTE_REASONS = ("not_received", "wrong_amount", "already_paid", "quality", "not_ordered", "other")
+
+class DisputeReason(StrEnum):
+    """What the debtor says is wrong."""
+
+    NOT_RECEIVED = "not_received"
+    WRONG_AMOUNT = "wrong_amount"
+    ALREADY_PAID = "already_paid"
+    QUALITY = "quality"
+    NOT_ORDERED = "not_ordered"
+    OTHER = "other"
+
+
+class DisputeStatus(StrEnum):
+    """Open until the supplier resolves it."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class DisputeResolution(StrEnum):
+    """How the supplier resolved a dispute."""
+
+    CREDITED = "credited"
+    CORRECTED = "corrected"
+    REJECTED = "rejected"
+
+
+DISPUTE_REASONS = tuple(DisputeReason)
 # The cockpit is English; these name the reasons there and on the timeline (the debtor's form has its own words).
 REASON_LABELS = {
     "not_received": "not received",
@@ -18,10 +46,10 @@ REASON_LABELS = {
     "not_ordered": "not ordered",
     "other": "other",
 }
-DISPUTE_STATUSES = ("open", "resolved")
+DISPUTE_STATUSES = tuple(DisputeStatus)
 # credited: a credit note settles what was disputed; corrected: the invoice's total was changed; rejected: the
 # invoice stands, the debtor is told why.
-DISPUTE_RESOLUTIONS = ("credited", "corrected", "rejected")
+DISPUTE_RESOLUTIONS = tuple(DisputeResolution)
 
 
 class Dispute(db.Model):
@@ -34,10 +62,12 @@ class Dispute(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
-    reason: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[DisputeReason] = mapped_column(vocabulary(DisputeReason, 20, "reason"))
     comment: Mapped[str] = mapped_column(Text(), default="")
-    status: Mapped[str] = mapped_column(String(10), default="open")
-    resolution: Mapped[str | None] = mapped_column(String(10), default=None)
+    status: Mapped[DisputeStatus] = mapped_column(vocabulary(DisputeStatus, 10, "status"), default=DisputeStatus.OPEN)
+    resolution: Mapped[DisputeResolution | None] = mapped_column(
+        vocabulary(DisputeResolution, 10, "resolution"), default=None
+    )
     # What the supplier tells the debtor when resolving it (mailed to them).
     resolution_message: Mapped[str] = mapped_column(Text(), default="")
     resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)

@@ -1,16 +1,36 @@
 """Invoice imports: a remembered CSV header mapping per organisation, and one batch per uploaded file."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import UTCDateTime, utcnow, vocabulary
+
+
+class ImportKind(StrEnum):
+    """The file format of an import."""
+
+    CSV = "csv"
+    UBL = "ubl"
+
+
+class ImportStatus(StrEnum):
+    """Where an uploaded import is."""
+
+    UPLOADED = "uploaded"
+    PREVIEWED = "previewed"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
 
 # uploaded -> previewed (errors listed, nothing stored) -> queued -> running -> done | failed
-IMPORT_STATUSES = ("uploaded", "previewed", "queued", "running", "done", "failed")
+IMPORT_STATUSES = tuple(ImportStatus)
 
 
 class ImportMapping(db.Model):
@@ -21,7 +41,7 @@ class ImportMapping(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    kind: Mapped[str] = mapped_column(String(10), default="csv")
+    kind: Mapped[ImportKind] = mapped_column(vocabulary(ImportKind, 10, "kind"), default=ImportKind.CSV)
     # field name -> header in the file, e.g. {"number": "Factuurnummer", "total": "Bedrag"}
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -35,10 +55,10 @@ class ImportBatch(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    kind: Mapped[str] = mapped_column(String(10))  # csv | ubl
+    kind: Mapped[ImportKind] = mapped_column(vocabulary(ImportKind, 10, "kind"))
     filename: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary()))
-    status: Mapped[str] = mapped_column(String(10), default="uploaded")
+    status: Mapped[ImportStatus] = mapped_column(vocabulary(ImportStatus, 10, "status"), default=ImportStatus.UPLOADED)
     # The column mapping its user confirmed (field -> header; "" leaves a field unmapped): the worker imports with
     # exactly this, whatever another user remembers for the organisation meanwhile.
     mapping: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

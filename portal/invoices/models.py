@@ -2,17 +2,43 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
 
-INVOICE_KINDS = ("invoice", "credit_note")
-INVOICE_SOURCES = ("manual", "csv", "ubl", "api", "demo")
+
+class InvoiceKind(StrEnum):
+    """What a document is: an invoice, or a credit note (stored negative)."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class InvoiceSource(StrEnum):
+    """How an invoice came in."""
+
+    MANUAL = "manual"
+    CSV = "csv"
+    UBL = "ubl"
+    API = "api"
+    DEMO = "demo"
+
+
+class InvoiceStatus(StrEnum):
+    """Open while anything is owed on it; paid once its open amount is nothing."""
+
+    OPEN = "open"
+    PAID = "paid"
+
+
+INVOICE_KINDS = tuple(InvoiceKind)
+INVOICE_SOURCES = tuple(InvoiceSource)
 # open: something left to pay (or, for a credit note, credit left to use); paid: nothing left.
-INVOICE_STATUSES = ("open", "paid")
+INVOICE_STATUSES = tuple(InvoiceStatus)
 
 
 class Invoice(db.Model):
@@ -60,7 +86,7 @@ class Invoice(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"))
-    kind: Mapped[str] = mapped_column(String(12), default="invoice")
+    kind: Mapped[InvoiceKind] = mapped_column(vocabulary(InvoiceKind, 12, "kind"), default=InvoiceKind.INVOICE)
     number: Mapped[str] = mapped_column(String(50))
     issue_date: Mapped[date] = mapped_column(Date())
     due_date: Mapped[date | None] = mapped_column(Date(), default=None)  # a credit note may have none
@@ -69,9 +95,9 @@ class Invoice(db.Model):
     total: Mapped[Decimal] = mapped_column(Money())
     # Invoice: total minus its principal allocations. Credit note: credit not yet used. Never below zero.
     open_amount: Mapped[Decimal] = mapped_column(Money())
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[InvoiceStatus] = mapped_column(vocabulary(InvoiceStatus, 10, "status"), default=InvoiceStatus.OPEN)
     payment_reference: Mapped[str] = mapped_column(String(35), default="")
-    source: Mapped[str] = mapped_column(String(10), default="manual")
+    source: Mapped[InvoiceSource] = mapped_column(vocabulary(InvoiceSource, 10, "source"), default=InvoiceSource.MANUAL)
     # The invoice a credit note corrects (UBL BillingReference), when known.
     corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), default=None)
     settled_on: Mapped[date | None] = mapped_column(Date(), default=None)
@@ -86,6 +112,9 @@ class Invoice(db.Model):
     promised_on: Mapped[date | None] = mapped_column(Date(), default=None)
     promise_id: Mapped[int | None] = mapped_column(ForeignKey("promises.id", ondelete="SET NULL"), default=None)
     disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The debtor's claim that it was paid which holds the invoice now (its hold_until is the claim's); cleared when
+    # the supplier lifts or replaces the hold.
+    paid_claim_id: Mapped[int | None] = mapped_column(ForeignKey("paid_claims.id", ondelete="SET NULL"), default=None)
     # Late-payment law, set when a scenario step that adds them is sent (portal.law.charges; what they make the
     # invoice owe on a day: portal.ledger.claims): collection costs (VAT included; costs_vat the VAT in it), owed
     # from costs_from on (for a consumer: the day after the 14-day letter's period, costs_notice_until), and what of

@@ -2,15 +2,34 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
 
-PAYMENT_METHODS = ("manual", "mollie", "bank", "demo")
-COMPONENTS = ("principal", "interest", "costs")
+
+class PaymentMethod(StrEnum):
+    """How money came in."""
+
+    MANUAL = "manual"
+    MOLLIE = "mollie"
+    BANK = "bank"
+    DEMO = "demo"
+
+
+class Component(StrEnum):
+    """What part of an invoice's claim an allocation pays."""
+
+    PRINCIPAL = "principal"
+    INTEREST = "interest"
+    COSTS = "costs"
+
+
+PAYMENT_METHODS = tuple(PaymentMethod)
+COMPONENTS = tuple(Component)
 
 
 class Payment(db.Model):
@@ -40,7 +59,7 @@ class Payment(db.Model):
     # Money that went back (a refund or a chargeback): amount = allocated + unallocated + reversed.
     reversed_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"), server_default="0")
     received_on: Mapped[date] = mapped_column(Date())
-    method: Mapped[str] = mapped_column(String(10), default="manual")
+    method: Mapped[PaymentMethod] = mapped_column(vocabulary(PaymentMethod, 10, "method"), default=PaymentMethod.MANUAL)
     reference: Mapped[str] = mapped_column(String(140), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -64,7 +83,7 @@ class Allocation(db.Model):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), default=None)
     credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), default=None)
-    component: Mapped[str] = mapped_column(String(10), default="principal")
+    component: Mapped[Component] = mapped_column(vocabulary(Component, 10, "component"), default=Component.PRINCIPAL)
     amount: Mapped[Decimal] = mapped_column(Money())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

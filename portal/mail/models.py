@@ -1,16 +1,30 @@
 """Every mail Duly sends is a row first: the outbox is the record, Redis only rings the doorbell."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import UTCDateTime, utcnow, vocabulary
+
+
+class MailStatus(StrEnum):
+    """Where a message is: queued, handed to SMTP (sending), sent or kept in the local outbox, failed, or unknown
+    (the worker stopped mid-send)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    OUTBOX = "outbox"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
 
 # queued -> sending (committed just before SMTP) -> sent | outbox (kept locally, no SMTP configured)
 # queued -> failed (permanent refusal); sending -> unknown (a worker died mid-send: never resent automatically)
-MAIL_STATUSES = ("queued", "sending", "sent", "outbox", "failed", "unknown")
+MAIL_STATUSES = tuple(MailStatus)
 
 
 class MailMessage(db.Model):
@@ -27,7 +41,7 @@ class MailMessage(db.Model):
     body_html: Mapped[str] = mapped_column(Text(), default="")
     # Bodies with a secret link are blanked once an SMTP server has them.
     sensitive: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[MailStatus] = mapped_column(vocabulary(MailStatus, 10, "status"), default=MailStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

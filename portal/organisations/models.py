@@ -4,6 +4,7 @@ import hashlib
 import hmac
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -13,9 +14,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.crypto import EncryptedText
 from portal.extensions import db
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
 
-ROLES = ("owner", "controller", "viewer")
+
+class Role(StrEnum):
+    """What a user may do, in order: an owner can do what a controller can, a controller what a viewer can."""
+
+    OWNER = "owner"
+    CONTROLLER = "controller"
+    VIEWER = "viewer"
+
+
+ROLES = tuple(Role)
 LAW_PROFILES = ("nl", "eu", "none")
 COSTS_BASES = ("auto", "together", "per_invoice")
 REFERENCE_SCHEMES = ("rf", "nl")
@@ -130,6 +140,13 @@ class Organisation(db.Model):
         return utcnow().astimezone(self.tz).date()
 
 
+class TokenPurpose(StrEnum):
+    """What an emailed token is for."""
+
+    RESET = "reset"
+    INVITE = "invite"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -139,7 +156,7 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
-    role: Mapped[str] = mapped_column(String(20), default="viewer")
+    role: Mapped[Role] = mapped_column(vocabulary(Role, 20, "role"), default=Role.VIEWER)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -174,7 +191,7 @@ class AuthToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[TokenPurpose] = mapped_column(vocabulary(TokenPurpose, 20, "purpose"))
     token_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

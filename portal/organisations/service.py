@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from portal import events
 from portal.errors import DomainError
 from portal.mail.service import check_header_safe
-from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, User
+from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, TokenPurpose, User
 from portal.scenarios.defaults import ensure_default_scenarios
 from portal.types import utcnow
 
@@ -103,7 +103,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-def _issue_token(session: Session, user: User, purpose: str, lifetime: timedelta) -> str:
+def _issue_token(session: Session, user: User, purpose: TokenPurpose, lifetime: timedelta) -> str:
     token = secrets.token_urlsafe(32)  # 256 random bits
     session.add(
         AuthToken(user_id=user.id, purpose=purpose, token_hash=_hash_token(token), expires_at=utcnow() + lifetime)
@@ -111,7 +111,7 @@ def _issue_token(session: Session, user: User, purpose: str, lifetime: timedelta
     return token
 
 
-def _use_token(session: Session, token: str, purpose: str, now: datetime | None = None) -> User:
+def _use_token(session: Session, token: str, purpose: TokenPurpose, now: datetime | None = None) -> User:
     now = now or utcnow()
     token_hash = _hash_token(token)
     # One conditional UPDATE: a token is used at most once even when two requests race with it.
@@ -132,7 +132,7 @@ def _use_token(session: Session, token: str, purpose: str, now: datetime | None 
     return record.user
 
 
-def peek_token(session: Session, token: str, purpose: str) -> User | None:
+def peek_token(session: Session, token: str, purpose: TokenPurpose) -> User | None:
     """The user a still-valid token belongs to, without using it (to show the form)."""
     record = session.scalar(
         select(AuthToken).where(
@@ -150,12 +150,12 @@ def request_password_reset(session: Session, email: str, lifetime: timedelta) ->
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active or user.password_hash is None:
         return None
-    return user, _issue_token(session, user, "reset", lifetime)
+    return user, _issue_token(session, user, TokenPurpose.RESET, lifetime)
 
 
 def reset_password(session: Session, token: str, password: str) -> User:
     _check_password(password)
-    user = _use_token(session, token, "reset")
+    user = _use_token(session, token, TokenPurpose.RESET)
     user.password_hash = generate_password_hash(password)
     # Any other reset link sent before is dead now.
     session.execute(
@@ -189,14 +189,14 @@ def invite_user(
     user.name, user.role, user.active = name.strip(), role, True
     session.add(user)
     session.flush()
-    token = _issue_token(session, user, "invite", lifetime)
+    token = _issue_token(session, user, TokenPurpose.INVITE, lifetime)
     events.record(session, organisation_id, "user:invited", actor_user_id=actor_id, email=email, role=role)
     return user, token
 
 
 def accept_invitation(session: Session, token: str, name: str, password: str) -> User:
     _check_password(password)
-    user = _use_token(session, token, "invite")
+    user = _use_token(session, token, TokenPurpose.INVITE)
     user.password_hash = generate_password_hash(password)
     if name.strip():
         user.name = name.strip()

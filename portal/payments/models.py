@@ -2,15 +2,30 @@
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
+
+
+class MollieStatus(StrEnum):
+    """A Mollie payment's status as Mollie last told it ('creating' until Mollie has answered)."""
+
+    CREATING = "creating"
+    OPEN = "open"
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PAID = "paid"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
 
 # creating: our row exists, Mollie has not answered yet (the id is still unknown); then Mollie's own statuses.
-MOLLIE_STATUSES = ("creating", "open", "pending", "authorized", "paid", "canceled", "expired", "failed")
+MOLLIE_STATUSES = tuple(MollieStatus)
 UNFINISHED = ("creating", "open", "pending", "authorized")
 
 
@@ -37,7 +52,7 @@ class MolliePayment(db.Model):
     # Mollie's id (tr_...), known once Mollie has answered.
     mollie_id: Mapped[str | None] = mapped_column(String(40), unique=True, default=None)
     mode: Mapped[str] = mapped_column(String(4), default="test")
-    status: Mapped[str] = mapped_column(String(12), default="creating")
+    status: Mapped[MollieStatus] = mapped_column(vocabulary(MollieStatus, 12, "status"), default=MollieStatus.CREATING)
     amount: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -8,7 +8,7 @@ of a PromiseError are read by the debtor, in the page's language, so they are la
 
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from portal import events
@@ -19,11 +19,11 @@ from portal.invoices.service import chosen_open_invoices
 from portal.locales import lazy as _l
 from portal.money import ZERO
 from portal.organisations.models import Organisation
-from portal.promises.models import Promise
+from portal.promises.models import PaidClaim, Promise, paid_claim_invoices
 from portal.text import MAX_MESSAGE, clean
 from portal.types import utcnow
 
-# The hold reason "I have already paid" leaves on an invoice; the cockpit's queue finds the invoices by it.
+# The hold reason "I have already paid" leaves on an invoice, for people to read (the claim itself: PaidClaim).
 PAID_CLAIM_REASON = "Paid, the debtor says"
 
 
@@ -183,17 +183,28 @@ def claim_paid(
     today: date,
     paid_on: date | None = None,
     comment: str = "",
-) -> list[Invoice]:
+) -> PaidClaim:
     """The debtor says these invoices were paid ("I have already paid"): their reminders pause for the
-    organisation's paid_claim_hold_days while the supplier looks for the money; the claim shows in the cockpit."""
+    organisation's paid_claim_hold_days while the supplier looks for the money; the claim shows in the cockpit.
+    A longer hold the supplier set on an invoice stays (and the claim does not hold that invoice)."""
     if paid_on is not None and paid_on > today:
         raise PromiseError(_l("That date is still to come. When did you pay?"), "paid_on")
     invoices = chosen_open_invoices(session, organisation.id, debtor.id, invoice_ids)
     until = today + timedelta(days=organisation.paid_claim_hold_days)
+    claim = PaidClaim(
+        organisation_id=organisation.id,
+        debtor_id=debtor.id,
+        paid_on=paid_on,
+        comment=clean(comment, MAX_MESSAGE),
+        until=until,
+    )
+    session.add(claim)
+    session.flush()
+    session.execute(insert(paid_claim_invoices), [{"paid_claim_id": claim.id, "invoice_id": i.id} for i in invoices])
     reason = PAID_CLAIM_REASON + (f" (on {paid_on.isoformat()})" if paid_on else "")
     for invoice in invoices:
-        if invoice.hold_until is None or invoice.hold_until < until:  # a longer hold the supplier set stays
-            invoice.hold_until, invoice.hold_reason = until, reason
+        if invoice.hold_until is None or invoice.hold_until < until:
+            invoice.hold_until, invoice.hold_reason, invoice.paid_claim_id = until, reason, claim.id
     events.record(
         session,
         organisation.id,
@@ -201,9 +212,10 @@ def claim_paid(
         debtor_id=debtor.id,
         invoice_id=invoices[0].id if len(invoices) == 1 else None,
         paid_on=paid_on.isoformat() if paid_on else None,
-        comment=clean(comment, MAX_MESSAGE),
+        comment=claim.comment,
         until=until.isoformat(),
+        claim=claim.id,
         **_about(invoices),
         **_amounts(invoices),
     )
-    return invoices
+    return claim

@@ -2,34 +2,47 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 from portal.scenarios.models import Scenario, Step
-from portal.types import Money, UTCDateTime, utcnow
+from portal.types import Money, UTCDateTime, utcnow, vocabulary
+
+
+class ReminderStatus(StrEnum):
+    """Where a reminder is in its life (see the ladder above)."""
+
+    SCHEDULED = "scheduled"
+    BLOCKED = "blocked"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    TODO = "todo"
+    DONE = "done"
+
+
+class ReminderKind(StrEnum):
+    """A reminder of a step, or the delivery of a new invoice."""
+
+    REMINDER = "reminder"
+    DELIVERY = "delivery"
+
 
 # scheduled -> claimed (a worker holds it until lease_until) -> sending (committed just before SMTP) -> sent
 # scheduled -> skipped (nothing left to remind of at claim time); sending -> failed (refused) | unknown (the worker
 # stopped mid-send: never resent by itself); blocked: held back by the supplier; phone steps: todo -> done.
-REMINDER_STATUSES = (
-    "scheduled",
-    "blocked",
-    "claimed",
-    "sending",
-    "sent",
-    "skipped",
-    "failed",
-    "unknown",
-    "todo",
-    "done",
-)
+REMINDER_STATUSES = tuple(ReminderStatus)
 # Statuses in which a reminder has (or may have) reached the debtor: the minimum gap counts from these.
 CONTACT_STATUSES = ("claimed", "sending", "sent", "unknown", "todo", "done")
 # Statuses whose invoices planning must not touch: a worker has them, or the supplier set them.
 HELD_STATUSES = ("claimed", "sending", "blocked")
-KINDS = ("reminder", "delivery")
+KINDS = tuple(ReminderKind)
 
 
 class Reminder(db.Model):
@@ -55,13 +68,15 @@ class Reminder(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"))
-    kind: Mapped[str] = mapped_column(String(10), default="reminder")
+    kind: Mapped[ReminderKind] = mapped_column(vocabulary(ReminderKind, 10, "kind"), default=ReminderKind.REMINDER)
     scenario_id: Mapped[int | None] = mapped_column(ForeignKey("scenarios.id", ondelete="SET NULL"), default=None)
     # The highest step among its invoices: the tone, channel and text of the whole message.
     step_position: Mapped[int] = mapped_column(default=0)
     send_on: Mapped[date] = mapped_column(Date())  # the organisation's local date
     send_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the start of that day's send window
-    status: Mapped[str] = mapped_column(String(10), default="scheduled")
+    status: Mapped[ReminderStatus] = mapped_column(
+        vocabulary(ReminderStatus, 10, "status"), default=ReminderStatus.SCHEDULED
+    )
     # Moved, blocked or edited by the supplier: planning leaves it and its invoices alone.
     pinned: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(String(500), default="")  # why blocked, skipped or failed

@@ -179,6 +179,8 @@ def set_hold(
         raise ScheduleError("A hold ends today or later.")
     reason = " ".join((reason or "").split())[:300]
     target.hold_until, target.hold_reason = until, reason if until else ""
+    if model is Invoice:
+        target.paid_claim_id = None  # the supplier's hold (or none) replaces what the debtor's word held
     events.record(
         session,
         organisation_id,

@@ -1,16 +1,43 @@
 """Communication scenarios: a ladder of steps relative to an invoice's issue or due date."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.types import UTCDateTime, utcnow
+from portal.types import UTCDateTime, utcnow, vocabulary
 
-ANCHORS = ("issue_date", "due_date")
-CHANNELS = ("email", "phone", "letter")
-TONES = ("courtesy", "friendly", "neutral", "firm", "final")
+
+class Anchor(StrEnum):
+    """The date a step's days count from."""
+
+    ISSUE_DATE = "issue_date"
+    DUE_DATE = "due_date"
+
+
+class Channel(StrEnum):
+    """How a step reaches the debtor."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    LETTER = "letter"
+
+
+class Tone(StrEnum):
+    """How a step sounds."""
+
+    COURTESY = "courtesy"
+    FRIENDLY = "friendly"
+    NEUTRAL = "neutral"
+    FIRM = "firm"
+    FINAL = "final"
+
+
+ANCHORS = tuple(Anchor)
+CHANNELS = tuple(Channel)
+TONES = tuple(Tone)
 LANGUAGES = ("nl", "en")
 
 
@@ -41,11 +68,11 @@ class Step(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column()
-    anchor: Mapped[str] = mapped_column(String(10), default="due_date")
+    anchor: Mapped[Anchor] = mapped_column(vocabulary(Anchor, 10, "anchor"), default=Anchor.DUE_DATE)
     # Days after the anchor; negative before a due date is a courtesy reminder.
     offset_days: Mapped[int] = mapped_column(default=0)
-    channel: Mapped[str] = mapped_column(String(10), default="email")
-    tone: Mapped[str] = mapped_column(String(10), default="neutral")
+    channel: Mapped[Channel] = mapped_column(vocabulary(Channel, 10, "channel"), default=Channel.EMAIL)
+    tone: Mapped[Tone] = mapped_column(vocabulary(Tone, 10, "tone"), default=Tone.NEUTRAL)
     include_pay_link: Mapped[bool] = mapped_column(default=True)
     is_final_notice: Mapped[bool] = mapped_column(default=False)
     # Late-payment law: sending this step adds collection costs / starts statutory interest on its invoices, where

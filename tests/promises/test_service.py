@@ -84,3 +84,31 @@ def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_
     assert db_session.scalar(select(Event.id).where(Event.kind == "promise:broken").offset(1)) is None
     plan(db_session, organisation.id, today=today)
     assert late.id in _planned_invoices(db_session, debtor) and waiting.id not in _planned_invoices(db_session, debtor)
+
+
+def test_a_paid_claim_holds_its_invoices_until_the_supplier_lifts_or_replaces_the_hold(db_session):
+    from portal.promises.models import PaidClaim
+    from portal.reminders.schedule import set_hold
+    from tests.factories import make_user
+
+    organisation = make_organisation(db_session, paid_claim_hold_days=5)
+    user = make_user(db_session, organisation)
+    debtor = make_debtor(db_session, organisation)
+    first, second, third = (make_invoice(db_session, debtor, "40.00", days_overdue=9) for _ in range(3))
+    today = organisation.today()
+    third.hold_until = today + timedelta(days=30)  # the supplier's longer hold stays, and the claim leaves it alone
+
+    claim = promises.claim_paid(
+        db_session, organisation, debtor, [first.id, second.id, third.id], today, paid_on=today, comment=" Paid "
+    )
+
+    assert isinstance(claim, PaidClaim) and claim.until == today + timedelta(days=5) and claim.comment == "Paid"
+    assert [i.id for i in claim.invoices] == sorted([first.id, second.id, third.id])
+    assert (first.paid_claim_id, second.paid_claim_id, third.paid_claim_id) == (claim.id, claim.id, None)
+    assert first.hold_until == claim.until and third.hold_until == today + timedelta(days=30)
+
+    set_hold(db_session, organisation.id, until=None, invoice_id=first.id, actor_user_id=user.id)
+    set_hold(db_session, organisation.id, until=today + timedelta(days=9), invoice_id=second.id, actor_user_id=user.id)
+    assert first.paid_claim_id is None and second.paid_claim_id is None
+    db_session.expire(claim)
+    assert len(claim.invoices) == 3  # what the debtor named stays the claim's history
