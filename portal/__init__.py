@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.config import BASE_DIR, INSTANCE_DIR, Config
+from portal.events import EventKind
 from portal.locales import COCKPIT_LOCALES
 from portal.security import register_security_headers
 
@@ -107,6 +108,8 @@ def _register_template_helpers(app: Flask) -> None:
         return format_currency(amount, currency)
 
     app.add_template_filter(format_date, "date")
+    # The timeline's macro compares kinds with the enum's members (templates/_macros/events.html).
+    app.jinja_env.globals["EventKind"] = EventKind
     app.add_template_filter(format_datetime, "datetime")
 
     @app.template_filter("isodate")

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from portal.debtors.models import Debtor
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.invoices import references
 from portal.invoices.models import Invoice
 from portal.ledger.models import Allocation, Payment
@@ -391,7 +391,7 @@ class _Seeder:
         settled_on = None
         if issue >= self.events_from:
             self.event(
-                "invoice:created",
+                EventKind.INVOICE_CREATED,
                 issue,
                 9,
                 k,
@@ -420,7 +420,7 @@ class _Seeder:
                 credit_note = (credit_id, credit_number, credit_issue, -credit, credit, "open", None)
             if credit_issue >= self.events_from:
                 self.event(
-                    "credit_note:created",
+                    EventKind.CREDIT_NOTE_CREATED,
                     credit_issue,
                     11,
                     k,
@@ -434,7 +434,7 @@ class _Seeder:
                 )
                 if credit_used_on is not None:
                     self.event(
-                        "invoice:credit_note:allocated",
+                        EventKind.INVOICE_CREDIT_NOTE_ALLOCATED,
                         credit_used_on,
                         11,
                         k,
@@ -483,7 +483,7 @@ class _Seeder:
             open_amount -= amount
             if paid_on >= self.events_from:
                 self.event(
-                    "payment:bank:booked",
+                    EventKind.PAYMENT_BANK_BOOKED,
                     paid_on,
                     10,
                     k,
@@ -495,7 +495,7 @@ class _Seeder:
                     reference=reference,
                 )
                 self.event(
-                    "invoice:payment:allocated",
+                    EventKind.INVOICE_PAYMENT_ALLOCATED,
                     paid_on,
                     10,
                     k,

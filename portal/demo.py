@@ -17,7 +17,7 @@ from portal.debtors.models import Debtor
 from portal.debtors.service import create_debtor
 from portal.disputes import service as disputes
 from portal.errors import DomainError
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.invoices.models import Invoice
 from portal.law.charges import charges_for_step, record_charges, step_flags
 from portal.ledger.invoices import create_invoice
@@ -336,7 +336,7 @@ def _reminder_history(session: Session, rng: random.Random, organisation: Organi
             event = events.record(
                 session,
                 organisation.id,
-                "reminder:sent",
+                EventKind.REMINDER_SENT,
                 debtor_id=debtor_id,
                 step=max(item.step_position for item in items),
                 invoices=", ".join(i.number for i in invoices if i.last_step > 0),

@@ -65,7 +65,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def vocabulary(enum: type[StrEnum], length: int, name: str) -> Enum:
+def vocabulary(enum: type[StrEnum], length: int, name: str, *, check: bool = True) -> Enum:
     """A column whose values are an enum's: VARCHAR(length) with a CHECK constraint ``ck_<table>_<name>`` listing
     the values, on PostgreSQL and SQLite alike, read back as the enum's members. Members are strings, so
     ``invoice.status == "open"`` holds; a value outside the enum is refused before it reaches the database."""
@@ -73,7 +73,7 @@ def vocabulary(enum: type[StrEnum], length: int, name: str) -> Enum:
         enum,
         name=name,
         native_enum=False,
-        create_constraint=True,
+        create_constraint=check,
         length=length,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,

@@ -26,6 +26,7 @@ from portal.arrangements.models import (
 from portal.arrangements.split import due_dates, split
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.invoices.service import chosen_open_invoices
 from portal.links.service import link_lifetime, new_link
@@ -283,14 +284,19 @@ def propose(
     events.record(
         session,
         organisation.id,
-        "arrangement:proposed",
+        EventKind.ARRANGEMENT_PROPOSED,
         debtor_id=debtor.id,
         note=arrangement.note,
         **_about(arrangement),
     )
     if auto:
         events.record(
-            session, organisation.id, "arrangement:approved", debtor_id=debtor.id, automatic=True, **_about(arrangement)
+            session,
+            organisation.id,
+            EventKind.ARRANGEMENT_APPROVED,
+            debtor_id=debtor.id,
+            automatic=True,
+            **_about(arrangement),
         )
     _mail_debtor(session, organisation, arrangement, "arrangement_confirmation", mail_from)
     return arrangement
@@ -329,7 +335,7 @@ def create(
     events.record(
         session,
         organisation_id,
-        "arrangement:created",
+        EventKind.ARRANGEMENT_CREATED,
         debtor_id=debtor_id,
         actor_user_id=actor_user_id,
         **_about(arrangement),
@@ -373,7 +379,7 @@ def decide(
         raise ArrangementError(f"Unknown decision {decision!r}.")
     arrangement.message, arrangement.decided_at, arrangement.decided_by_user_id = message, utcnow(), actor_user_id
     session.flush()
-    kind = "arrangement:approved" if decision == "approve" else "arrangement:rejected"
+    kind = EventKind.ARRANGEMENT_APPROVED if decision == "approve" else EventKind.ARRANGEMENT_REJECTED
     events.record(
         session,
         organisation_id,
@@ -431,7 +437,7 @@ def counter(
     events.record(
         session,
         organisation_id,
-        "arrangement:countered",
+        EventKind.ARRANGEMENT_COUNTERED,
         debtor_id=proposal.debtor_id,
         actor_user_id=actor_user_id,
         proposal=proposal.id,
@@ -458,7 +464,7 @@ def answer_offer(
     events.record(
         session,
         organisation.id,
-        "arrangement:offer:accepted" if accept else "arrangement:offer:declined",
+        EventKind.ARRANGEMENT_OFFER_ACCEPTED if accept else EventKind.ARRANGEMENT_OFFER_DECLINED,
         debtor_id=debtor.id,
         **_about(offer),
     )
@@ -648,7 +654,7 @@ def remind(session: Session, organisation_id: int, today: date, now: datetime, *
         events.record(
             session,
             organisation_id,
-            "arrangement:installment:reminded",
+            EventKind.ARRANGEMENT_INSTALLMENT_REMINDED,
             debtor_id=plan.debtor_id,
             arrangement=plan.id,
             installment=row.installment.position,

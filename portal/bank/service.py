@@ -21,6 +21,7 @@ from portal import bulk, events
 from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import Entry, Statement, StatementError, parse
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.imports.service import ProgressWriter
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
@@ -215,7 +216,7 @@ def import_statement(
     events.record(
         session,
         organisation_id,
-        "bank:statement:imported",
+        EventKind.BANK_STATEMENT_IMPORTED,
         actor_user_id=actor_user_id,
         statement=record.id,
         filename=record.filename,
@@ -533,7 +534,7 @@ def dismiss(session: Session, organisation_id: int, transaction_id: int, *, acto
     events.record(
         session,
         organisation_id,
-        "bank:transaction:dismissed",
+        EventKind.BANK_TRANSACTION_DISMISSED,
         actor_user_id=actor_user_id,
         amount=tx.amount,
         currency=tx.currency,

@@ -18,7 +18,7 @@ from portal.cockpit.access import role_required
 from portal.cockpit.pagination import current_page_number, paginate
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
@@ -87,7 +87,7 @@ def _detail(arrangement: Arrangement, form: PlanForm | None = None, error: str =
         form.first_due.data = max(arrangement.first_due, today)
     timeline = db.session.scalars(
         scoped(Event)
-        .where(Event.debtor_id == arrangement.debtor_id, Event.kind.like("arrangement:%"))
+        .where(Event.debtor_id == arrangement.debtor_id, Event.kind.in_(EventKind.of("arrangement")))
         .order_by(Event.created_at.desc(), Event.id.desc())
         .limit(25)
     ).all()

@@ -14,7 +14,7 @@ from portal.debtors.models import Debtor
 from portal.disputes import service as disputes
 from portal.disputes.models import REASON_LABELS, Dispute
 from portal.errors import DomainError
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
@@ -54,7 +54,8 @@ def counts() -> dict[str, int]:
         ),
         "messages": db.session.scalar(
             scoped(Event, func.count()).where(
-                Event.kind == "debtor:message:sent", Event.created_at >= utcnow() - timedelta(days=RECENT_MESSAGES_DAYS)
+                Event.kind == EventKind.DEBTOR_MESSAGE_SENT,
+                Event.created_at >= utcnow() - timedelta(days=RECENT_MESSAGES_DAYS),
             )
         ),
     }
@@ -209,7 +210,7 @@ def requests_messages():
     q = _search()
     messages = db.session.scalars(
         _by_debtor(scoped(Event), Event, q)
-        .where(Event.kind == "debtor:message:sent")
+        .where(Event.kind == EventKind.DEBTOR_MESSAGE_SENT)
         .options(selectinload(Event.debtor))
         .order_by(Event.created_at.desc(), Event.id.desc())
         .limit(HISTORY * 2)

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.locales import lazy as _l
 from portal.mail.models import MailMessage
 from portal.mail.service import queue_mail
@@ -46,7 +47,7 @@ def message_supplier(
     events.record(
         session,
         organisation.id,
-        "debtor:message:sent",
+        EventKind.DEBTOR_MESSAGE_SENT,
         debtor_id=debtor.id,
         message=message,
         reply_to=reply_to,

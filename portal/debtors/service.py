@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import CONTACT_ROLES, DEBTOR_KINDS, Contact, Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.mail.service import check_header_safe
 
 
@@ -92,7 +93,12 @@ def create_debtor(
     session.add(debtor)
     session.flush()
     events.record(
-        session, organisation_id, "debtor:created", debtor_id=debtor.id, actor_user_id=actor_user_id, name=debtor.name
+        session,
+        organisation_id,
+        EventKind.DEBTOR_CREATED,
+        debtor_id=debtor.id,
+        actor_user_id=actor_user_id,
+        name=debtor.name,
     )
     return debtor
 
@@ -120,7 +126,7 @@ def update_debtor(
     events.record(
         session,
         organisation_id,
-        "debtor:changed",
+        EventKind.DEBTOR_CHANGED,
         debtor_id=debtor.id,
         actor_user_id=actor_user_id,
         fields=", ".join(changed),

@@ -14,6 +14,7 @@ from portal import events
 from portal.debtors.models import Debtor
 from portal.disputes.models import DISPUTE_REASONS, DISPUTE_RESOLUTIONS, REASON_LABELS, Dispute
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError, chosen_open_invoices
 from portal.ledger.invoices import create_invoice
@@ -70,7 +71,7 @@ def open_dispute(
     events.record(
         session,
         organisation.id,
-        "dispute:opened",
+        EventKind.DISPUTE_OPENED,
         debtor_id=debtor.id,
         invoice_id=invoice.id,
         dispute=objection.id,
@@ -135,7 +136,7 @@ def resolve_dispute(
     events.record(
         session,
         organisation.id,
-        "dispute:resolved",
+        EventKind.DISPUTE_RESOLVED,
         debtor_id=objection.debtor_id,
         invoice_id=invoice.id,
         actor_user_id=actor_user_id,

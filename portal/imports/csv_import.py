@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal.debtors.models import Debtor
 from portal.debtors.service import DebtorError, create_debtor, find_debtor
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.imports.models import ImportMapping
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.invoices import references
@@ -872,7 +872,7 @@ class _Writer:
             created.append(
                 {
                     "organisation_id": self.organisation_id,
-                    "kind": "credit_note:created" if row.kind == "credit_note" else "invoice:created",
+                    "kind": EventKind.CREDIT_NOTE_CREATED if row.kind == "credit_note" else EventKind.INVOICE_CREATED,
                     "debtor_id": debtor_id,
                     "invoice_id": invoice_id,
                     "payment_id": None,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.debtors.service import DebtorError, create_debtor, find_debtor
+from portal.events import EventKind
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.invoices import references
 from portal.invoices.models import Invoice
@@ -494,7 +495,7 @@ def _store(session: Session, organisation_id: int, document: ParsedDocument, act
         events.record(
             session,
             organisation_id,
-            "invoice:due_date:statutory",
+            EventKind.INVOICE_DUE_DATE_STATUTORY,
             actor_user_id=actor_user_id,
             debtor_id=debtor.id,
             invoice_id=invoice.id,

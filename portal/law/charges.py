@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from portal import events
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.law.calculate import applies, collection_costs, received_on
 from portal.money import ZERO, pro_rata
@@ -132,7 +133,11 @@ def record_charges(
             if started:
                 recorded.append(
                     events.record(
-                        session, organisation_id, "invoice:interest:started", since=change["interest_from"], **common
+                        session,
+                        organisation_id,
+                        EventKind.INVOICE_INTEREST_STARTED,
+                        since=change["interest_from"],
+                        **common,
                     )
                 )
         if "costs_charged" in change:
@@ -146,7 +151,7 @@ def record_charges(
                     events.record(
                         session,
                         organisation_id,
-                        "invoice:costs:announced" if notice else "invoice:costs:charged",
+                        EventKind.INVOICE_COSTS_ANNOUNCED if notice else EventKind.INVOICE_COSTS_CHARGED,
                         amount=change["costs_charged"],
                         currency=invoice.currency,
                         **({"pay_by": change["costs_notice_until"]} if notice else {}),

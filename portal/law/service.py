@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.law.models import RATE_TABLES, LawRate
 from portal.law.rates import SEEDS
 
@@ -158,7 +159,12 @@ def add_rate(session: Session, organisation_id: int, table: str, effective_on: d
     except IntegrityError:
         raise LawError(f"There is already a rate from {effective_on.isoformat()}.") from None
     events.record(
-        session, organisation_id, "law:rate:added", table=table, effective_on=effective_on.isoformat(), rate=rate
+        session,
+        organisation_id,
+        EventKind.LAW_RATE_ADDED,
+        table=table,
+        effective_on=effective_on.isoformat(),
+        rate=rate,
     )
     return row
 
@@ -181,7 +187,7 @@ def delete_rate(session: Session, organisation_id: int, rate_id: int) -> LawRate
     events.record(
         session,
         organisation_id,
-        "law:rate:deleted",
+        EventKind.LAW_RATE_DELETED,
         table=row.rate_table,
         effective_on=row.effective_on.isoformat(),
         rate=Decimal(row.basis_points) / 100,

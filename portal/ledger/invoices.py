@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.debtors.models import Debtor
+from portal.events import EventKind
 from portal.invoices import references
 from portal.invoices.models import INVOICE_KINDS, INVOICE_SOURCES, Invoice, InvoiceDocument
 from portal.invoices.service import InvoiceError
@@ -107,7 +108,7 @@ def create_invoice(
     events.record(
         session,
         organisation_id,
-        "credit_note:created" if kind == "credit_note" else "invoice:created",
+        EventKind.CREDIT_NOTE_CREATED if kind == "credit_note" else EventKind.INVOICE_CREATED,
         debtor_id=debtor_id,
         invoice_id=invoice.id,
         actor_user_id=actor_user_id,
@@ -169,7 +170,7 @@ def update_invoice(
     events.record(
         session,
         organisation_id,
-        "invoice:changed",
+        EventKind.INVOICE_CHANGED,
         debtor_id=invoice.debtor_id,
         invoice_id=invoice.id,
         actor_user_id=actor_user_id,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal import bulk, events
 from portal.errors import DomainError
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.invoices.models import Invoice
 from portal.ledger.claims import claims, has_charges, in_legal_order
 from portal.ledger.models import COMPONENTS, Allocation, DebtorBalance, OpenInvoiceTotal, Payment
@@ -122,7 +122,7 @@ def allocate_payment(
     events.record(
         session,
         payment.organisation_id,
-        "invoice:payment:allocated",
+        EventKind.INVOICE_PAYMENT_ALLOCATED,
         debtor_id=invoice.debtor_id,
         invoice_id=invoice.id,
         payment_id=payment.id,
@@ -229,7 +229,7 @@ def allocate_credit_note(
     events.record(
         session,
         invoice.organisation_id,
-        "invoice:credit_note:allocated",
+        EventKind.INVOICE_CREDIT_NOTE_ALLOCATED,
         debtor_id=invoice.debtor_id,
         invoice_id=invoice.id,
         actor_user_id=actor_user_id,
@@ -352,7 +352,7 @@ def reverse_payment(
             events.record(
                 session,
                 payment.organisation_id,
-                "invoice:payment:reversed",
+                EventKind.INVOICE_PAYMENT_REVERSED,
                 debtor_id=invoice.debtor_id,
                 invoice_id=invoice.id,
                 payment_id=payment.id,
@@ -375,7 +375,7 @@ def reverse_payment(
     events.record(
         session,
         payment.organisation_id,
-        "payment:reversed",
+        EventKind.PAYMENT_REVERSED,
         debtor_id=payment.debtor_id,
         payment_id=payment.id,
         actor_user_id=actor_user_id,
@@ -540,7 +540,7 @@ def change_total(session: Session, invoice_id: int, new_total: Decimal, *, actor
     events.record(
         session,
         invoice.organisation_id,
-        "invoice:total:changed",
+        EventKind.INVOICE_TOTAL_CHANGED,
         debtor_id=invoice.debtor_id,
         invoice_id=invoice.id,
         actor_user_id=actor_user_id,
@@ -730,7 +730,7 @@ def record_payments(
                 event_rows.append(
                     _event_row(
                         organisation_id,
-                        "invoice:payment:allocated",
+                        EventKind.INVOICE_PAYMENT_ALLOCATED,
                         invoice.debtor_id,
                         invoice_id,
                         payment_id,
@@ -876,7 +876,7 @@ def _pay_set_wise(session: Session, organisation_id: int, invoices: dict, change
 def _event_row(organisation_id, kind, debtor_id, invoice_id, payment_id, actor_user_id, **data) -> dict:
     return {
         "organisation_id": organisation_id,
-        "kind": kind,
+        "kind": EventKind(kind),  # refused here if unknown, as events.record refuses it
         "debtor_id": debtor_id,
         "invoice_id": invoice_id,
         "payment_id": payment_id,

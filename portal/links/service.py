@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal.debtors.models import Contact, Debtor
 from portal.errors import DomainError
-from portal.events import record
+from portal.events import EventKind, record
 from portal.links.models import AccessLink
 from portal.locales import in_debtor_language
 from portal.mail.models import MailMessage
@@ -119,7 +119,7 @@ def revoke_links(
     record(
         session,
         organisation_id,
-        "selfservice:links:revoked",
+        EventKind.SELFSERVICE_LINKS_REVOKED,
         debtor_id=debtor_id,
         actor_user_id=actor_user_id,
         count=count,
@@ -147,7 +147,7 @@ def manual_link(
     record(
         session,
         organisation_id,
-        "selfservice:link:made",
+        EventKind.SELFSERVICE_LINK_MADE,
         debtor_id=debtor_id,
         actor_user_id=actor_user_id,
         link_id=link.id,
@@ -203,7 +203,7 @@ def mail_link(
     record(
         session,
         organisation_id,
-        "selfservice:link:mailed",
+        EventKind.SELFSERVICE_LINK_MAILED,
         debtor_id=debtor_id,
         actor_user_id=actor_user_id,
         link_id=link.id,

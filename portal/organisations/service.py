@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import events
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.mail.service import check_header_safe
 from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, TokenPurpose, User
 from portal.scenarios.defaults import ensure_default_scenarios
@@ -88,7 +89,9 @@ def sign_up(
     session.flush()
     # Ready to use: importing invoices is all it takes to see a schedule.
     ensure_default_scenarios(session, organisation.id)
-    events.record(session, organisation.id, "organisation:created", actor_user_id=user.id, name=organisation.name)
+    events.record(
+        session, organisation.id, EventKind.ORGANISATION_CREATED, actor_user_id=user.id, name=organisation.name
+    )
     return user
 
 
@@ -164,7 +167,7 @@ def reset_password(session: Session, token: str, password: str) -> User:
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    events.record(session, user.organisation_id, "user:password:reset", actor_user_id=user.id)
+    events.record(session, user.organisation_id, EventKind.USER_PASSWORD_RESET, actor_user_id=user.id)
     return user
 
 
@@ -190,7 +193,7 @@ def invite_user(
     session.add(user)
     session.flush()
     token = _issue_token(session, user, TokenPurpose.INVITE, lifetime)
-    events.record(session, organisation_id, "user:invited", actor_user_id=actor_id, email=email, role=role)
+    events.record(session, organisation_id, EventKind.USER_INVITED, actor_user_id=actor_id, email=email, role=role)
     return user, token
 
 
@@ -200,7 +203,7 @@ def accept_invitation(session: Session, token: str, name: str, password: str) ->
     user.password_hash = generate_password_hash(password)
     if name.strip():
         user.name = name.strip()
-    events.record(session, user.organisation_id, "user:joined", actor_user_id=user.id)
+    events.record(session, user.organisation_id, EventKind.USER_JOINED, actor_user_id=user.id)
     return user
 
 
@@ -218,7 +221,9 @@ def change_role(session: Session, organisation_id: int, user_id: int, role: str,
     if user.role == "owner" and role != "owner" and owners <= 1:
         raise AccountError("an organisation keeps at least one owner")
     user.role = role
-    events.record(session, organisation_id, "user:role:changed", actor_user_id=actor_id, email=user.email, role=role)
+    events.record(
+        session, organisation_id, EventKind.USER_ROLE_CHANGED, actor_user_id=actor_id, email=user.email, role=role
+    )
     return user
 
 
@@ -234,7 +239,7 @@ def update_settings(session: Session, organisation_id: int, *, actor_id: int, **
     _header_safe(values.get("sender_name", ""), values.get("sender_email", ""))
     for key, value in values.items():
         setattr(organisation, key, value)
-    events.record(session, organisation_id, "organisation:settings:changed", actor_user_id=actor_id)
+    events.record(session, organisation_id, EventKind.ORGANISATION_SETTINGS_CHANGED, actor_user_id=actor_id)
     return organisation
 
 

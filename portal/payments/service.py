@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.arrangements.models import Installment
 from portal.debtors.models import Debtor
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger import service as ledger
@@ -207,7 +208,7 @@ def _new_row(
     events.record(
         session,
         organisation.id,
-        "payment:mollie:started",
+        EventKind.PAYMENT_MOLLIE_STARTED,
         debtor_id=debtor.id,
         amount=total,
         currency=mp.currency,
@@ -349,7 +350,7 @@ def _book(session: Session, mp: MolliePayment, remote: dict) -> str:
         events.record(
             session,
             mp.organisation_id,
-            "payment:mollie:flagged",
+            EventKind.PAYMENT_MOLLIE_FLAGGED,
             debtor_id=mp.debtor_id,
             amount=amount,
             currency=currency,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal import events
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.invoices.service import chosen_open_invoices
 from portal.locales import lazy as _l
@@ -94,7 +95,7 @@ def promise(
     events.record(
         session,
         organisation.id,
-        "promise:made",
+        EventKind.PROMISE_MADE,
         debtor_id=debtor.id,
         invoice_id=invoices[0].id if len(invoices) == 1 else None,
         actor_user_id=actor_user_id,
@@ -113,7 +114,7 @@ def promise(
             events.record(
                 session,
                 organisation.id,
-                "promise:withdrawn",
+                EventKind.PROMISE_WITHDRAWN,
                 debtor_id=debtor.id,
                 actor_user_id=actor_user_id,
                 promise=promise_id,
@@ -208,7 +209,7 @@ def claim_paid(
     events.record(
         session,
         organisation.id,
-        "invoice:paid:claimed",
+        EventKind.INVOICE_PAID_CLAIMED,
         debtor_id=debtor.id,
         invoice_id=invoices[0].id if len(invoices) == 1 else None,
         paid_on=paid_on.isoformat() if paid_on else None,

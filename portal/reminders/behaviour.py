@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from portal.arrangements.models import Arrangement
 from portal.debtors.models import Debtor
 from portal.disputes.models import Dispute
-from portal.events import record
+from portal.events import EventKind, record
 from portal.invoices.models import Invoice
 from portal.ledger.models import DebtorBalance
 from portal.organisations.models import Organisation
@@ -274,7 +274,7 @@ def evaluate(session: Session, organisation_id: int, today: date) -> dict[str, i
                 record(
                     session,
                     organisation_id,
-                    "debtor:scenario:changed",
+                    EventKind.DEBTOR_SCENARIO_CHANGED,
                     debtor_id=debtor_id,
                     **{"from": current_key, "to": key, "reason": reason},
                 )

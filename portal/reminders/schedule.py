@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.debtors.models import Debtor
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.organisations.calendar import first_day, send_days, window_opens
 from portal.organisations.models import Organisation
@@ -84,11 +85,11 @@ def move(session: Session, organisation_id: int, reminder_id: int, day: date, *,
                 item.reminder_id = reminder.id
                 reminder.items.append(item)
         reminder.step_position = max(reminder.step_position, other.step_position)
-        _record(session, other, "reminder:merged", actor_user_id, into=reminder.id)
+        _record(session, other, EventKind.REMINDER_MERGED, actor_user_id, into=reminder.id)
         session.delete(other)
         session.flush()
     reminder.send_on, reminder.send_at, reminder.pinned = day, window_opens(organisation, day), True
-    _record(session, reminder, "reminder:moved", actor_user_id, to=day.isoformat(), merged=other is not None)
+    _record(session, reminder, EventKind.REMINDER_MOVED, actor_user_id, to=day.isoformat(), merged=other is not None)
     return reminder
 
 
@@ -98,7 +99,7 @@ def block(session: Session, organisation_id: int, reminder_id: int, reason: str,
         raise ScheduleError("Say why the reminder is blocked.")
     reminder = _get(session, organisation_id, reminder_id, "scheduled")
     reminder.status, reminder.reason, reminder.pinned = "blocked", reason[:500], True
-    _record(session, reminder, "reminder:blocked", actor_user_id, reason=reason[:200])
+    _record(session, reminder, EventKind.REMINDER_BLOCKED, actor_user_id, reason=reason[:200])
     return reminder
 
 
@@ -110,7 +111,7 @@ def unblock(session: Session, organisation_id: int, reminder_id: int, *, actor_u
     if reminder.send_on < organisation.today():
         reminder.send_on = organisation.today()
         reminder.send_at = window_opens(organisation, reminder.send_on)
-    _record(session, reminder, "reminder:unblocked", actor_user_id)
+    _record(session, reminder, EventKind.REMINDER_UNBLOCKED, actor_user_id)
     return reminder
 
 
@@ -132,7 +133,7 @@ def edit(
         raise error
     reminder = _get(session, organisation_id, reminder_id, "scheduled", "blocked")
     reminder.custom_subject, reminder.custom_body, reminder.pinned = subject, body, True
-    _record(session, reminder, "reminder:edited", actor_user_id)
+    _record(session, reminder, EventKind.REMINDER_EDITED, actor_user_id)
     return reminder
 
 
@@ -143,7 +144,7 @@ def send_now(session: Session, organisation_id: int, reminder_id: int, *, actor_
     now = utcnow()
     reminder.status, reminder.reason, reminder.pinned = "scheduled", "", True
     reminder.send_on, reminder.send_at = now.astimezone(organisation.tz).date(), now
-    _record(session, reminder, "reminder:send_now", actor_user_id)
+    _record(session, reminder, EventKind.REMINDER_SEND_NOW, actor_user_id)
     return reminder
 
 
@@ -155,7 +156,7 @@ def mark_done(session: Session, organisation_id: int, reminder_id: int, *, actor
     elif not reminder.todo or reminder.done_at is not None:
         raise ScheduleError("There is nothing to do for this reminder.")
     reminder.done_at = utcnow()
-    _record(session, reminder, "reminder:done", actor_user_id)
+    _record(session, reminder, EventKind.REMINDER_DONE, actor_user_id)
     return reminder
 
 
@@ -184,7 +185,7 @@ def set_hold(
     events.record(
         session,
         organisation_id,
-        "hold:set" if until else "hold:lifted",
+        EventKind.HOLD_SET if until else EventKind.HOLD_LIFTED,
         debtor_id=target.id if model is Debtor else target.debtor_id,
         invoice_id=target.id if model is Invoice else None,
         actor_user_id=actor_user_id,

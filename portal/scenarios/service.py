@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from portal import events
 from portal.errors import DomainError
+from portal.events import EventKind
 from portal.scenarios.models import ANCHORS, CHANNELS, LANGUAGES, TONES, Scenario, Step
 from portal.scenarios.texts import check_text
 
@@ -53,7 +54,7 @@ def update_step(session: Session, organisation_id: int, step_id: int, *, actor_u
     events.record(
         session,
         organisation_id,
-        "scenario:step:changed",
+        EventKind.SCENARIO_STEP_CHANGED,
         actor_user_id=actor_user_id,
         scenario=step.scenario.name,
         step=step.position,

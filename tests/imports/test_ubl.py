@@ -466,7 +466,9 @@ def test_an_invoice_without_a_due_date_is_due_after_the_statutory_30_days(client
     invoice = db_session.get(Invoice, result.invoice_ids[0])
     assert invoice.due_date == date(2017, 12, 13)
     assert "states no due date: due 2017-12-13, 30 days after its date" in result.summary()
-    event = db_session.scalar(select(Event).where(Event.invoice_id == invoice.id, Event.kind.like("%statutory")))
+    event = db_session.scalar(
+        select(Event).where(Event.invoice_id == invoice.id, Event.kind == "invoice:due_date:statutory")
+    )
     assert event.data["due_date"] == "2017-12-13"
     auth.login(make_user(db_session, org).email)
     page = client.get(f"/cockpit/invoices/{invoice.id}").text

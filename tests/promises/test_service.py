@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from portal.events import Event
+from portal.events import Event, EventKind
 from portal.ledger.service import record_payment
 from portal.promises import service as promises
 from portal.reminders.models import Reminder
@@ -74,7 +74,7 @@ def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_
     assert late.promised_on is None and late.promise_id == broken.id  # the scenario resumes; the link stays
     assert waiting.promised_on == MONDAY + timedelta(days=3)
     timeline = db_session.scalars(
-        select(Event).where(Event.debtor_id == debtor.id, Event.kind.like("promise:%")).order_by(Event.id)
+        select(Event).where(Event.debtor_id == debtor.id, Event.kind.in_(EventKind.of("promise"))).order_by(Event.id)
     ).all()
     assert [e.kind for e in timeline][-2:] == ["promise:kept", "promise:broken"]
     assert timeline[-1].data["invoices"] == late.number and timeline[-1].data["amount"] == "250.00"
