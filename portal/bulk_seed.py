@@ -377,7 +377,7 @@ class _Seeder:
             self.writer.write(Event.__table__, EVENT_COLUMNS, self.event_rows)
 
     def invoice(self, k: int, count: int) -> None:
-        rng, today = self.rng, self.today
+        rng = self.rng
         index = int(len(self.debtor_ids) * rng.random() ** 1.5)  # skewed: a few debtors get many invoices
         debtor_id = self.debtor_ids[index]
         _, open_chance, (early, late) = PROFILES[self.profiles[index]]
@@ -387,8 +387,6 @@ class _Seeder:
         invoice_id = self.invoice_id()
         number = f"{issue.year}-{k + 1:07d}"
         reference = references.generate(self.scheme, invoice_id)
-        open_amount = total
-        settled_on = None
         if issue >= self.events_from:
             self.event(
                 EventKind.INVOICE_CREATED,
@@ -404,50 +402,88 @@ class _Seeder:
                 source="demo",
             )
 
-        credit_used_on = None
-        credit_note = None
-        if k % CREDIT_NOTE_EVERY == CREDIT_NOTE_EVERY - 1:
-            credit = total // 4
-            credit_issue = min(today, issue + timedelta(days=rng.randint(1, 20)))
-            credit_id = self.invoice_id()
-            credit_number = f"CN-{number}"
-            if (k // CREDIT_NOTE_EVERY) % 3 != 2:  # used against this invoice, as allocate_credit_note does
-                credit_used_on = max(issue, credit_issue)
-                open_amount -= credit
-                self.allocation(invoice_id, None, credit_id, credit, credit_used_on)
-                credit_note = (credit_id, credit_number, credit_issue, -credit, 0, "paid", credit_used_on)
-            else:
-                credit_note = (credit_id, credit_number, credit_issue, -credit, credit, "open", None)
-            if credit_issue >= self.events_from:
+        open_amount, credit_used_on, credit_note = self.credit_note(k, debtor_id, invoice_id, number, issue, total)
+        paid, paid_on, open_amount = self.payment(
+            k, debtor_id, invoice_id, number, reference, (issue, due), open_amount, open_chance, (early, late)
+        )
+        settled_on = max(paid_on if paid else issue, credit_used_on or issue) if open_amount == 0 else None
+        self.invoice_rows.append(
+            (
+                invoice_id,
+                self.org_id,
+                debtor_id,
+                "invoice",
+                number,
+                issue,
+                due,
+                "EUR",
+                _money(total),
+                _money(open_amount),
+                "open" if open_amount else "paid",
+                reference,
+                "demo",
+                None,
+                settled_on,
+                self.stamp(issue, 9),
+            )
+        )
+        if credit_note is not None:
+            self.credit_note_row(debtor_id, invoice_id, credit_note)
+
+    def credit_note(self, k: int, debtor_id: int, invoice_id: int, number: str, issue: date, total: int):
+        """Every CREDIT_NOTE_EVERY-th invoice gets a credit note of a quarter, mostly applied to it. Returns the
+        invoice's open amount after it, when it was applied, and the credit note's row values (or None)."""
+        open_amount, credit_used_on, credit_note = total, None, None
+        if k % CREDIT_NOTE_EVERY != CREDIT_NOTE_EVERY - 1:
+            return open_amount, credit_used_on, credit_note
+        rng = self.rng
+        credit = total // 4
+        credit_issue = min(self.today, issue + timedelta(days=rng.randint(1, 20)))
+        credit_id = self.invoice_id()
+        credit_number = f"CN-{number}"
+        if (k // CREDIT_NOTE_EVERY) % 3 != 2:  # used against this invoice, as allocate_credit_note does
+            credit_used_on = max(issue, credit_issue)
+            open_amount -= credit
+            self.allocation(invoice_id, None, credit_id, credit, credit_used_on)
+            credit_note = (credit_id, credit_number, credit_issue, -credit, 0, "paid", credit_used_on)
+        else:
+            credit_note = (credit_id, credit_number, credit_issue, -credit, credit, "open", None)
+        if credit_issue >= self.events_from:
+            self.event(
+                EventKind.CREDIT_NOTE_CREATED,
+                credit_issue,
+                11,
+                k,
+                debtor_id,
+                credit_id,
+                None,
+                number=credit_number,
+                total=_money(-credit),
+                currency="EUR",
+                source="demo",
+            )
+            if credit_used_on is not None:
                 self.event(
-                    EventKind.CREDIT_NOTE_CREATED,
-                    credit_issue,
+                    EventKind.INVOICE_CREDIT_NOTE_ALLOCATED,
+                    credit_used_on,
                     11,
                     k,
                     debtor_id,
-                    credit_id,
+                    invoice_id,
                     None,
-                    number=credit_number,
-                    total=_money(-credit),
+                    number=number,
+                    credit_note=credit_number,
+                    amount=_money(credit),
                     currency="EUR",
-                    source="demo",
+                    open_amount=_money(open_amount),
                 )
-                if credit_used_on is not None:
-                    self.event(
-                        EventKind.INVOICE_CREDIT_NOTE_ALLOCATED,
-                        credit_used_on,
-                        11,
-                        k,
-                        debtor_id,
-                        invoice_id,
-                        None,
-                        number=number,
-                        credit_note=credit_number,
-                        amount=_money(credit),
-                        currency="EUR",
-                        open_amount=_money(open_amount),
-                    )
+        return open_amount, credit_used_on, credit_note
 
+    def payment(self, k, debtor_id, invoice_id, number, reference, dates, open_amount, open_chance, days):
+        """Paid in full, in part or not at all, as the debtor's profile pays (``days``: early and late bounds);
+        not-yet-due invoices are a few paid early. Returns whether paid in full, the day, and what stays open."""
+        rng, today = self.rng, self.today
+        (issue, due), (early, late) = dates, days
         if due >= today:  # not due yet: a few are paid early
             paid, partial = rng.random() < 0.15, False
             paid_on = issue + timedelta(days=rng.randint(1, max(1, (today - issue).days)))
@@ -507,51 +543,30 @@ class _Seeder:
                     currency="EUR",
                     open_amount=_money(open_amount),
                 )
-        if open_amount == 0:
-            settled_on = max(paid_on if paid else issue, credit_used_on or issue)
+        return paid, paid_on, open_amount
 
+    def credit_note_row(self, debtor_id: int, invoice_id: int, credit_note: tuple) -> None:
+        credit_id, credit_number, credit_issue, credit_total, credit_open, status, credit_settled = credit_note
         self.invoice_rows.append(
             (
-                invoice_id,
+                credit_id,
                 self.org_id,
                 debtor_id,
-                "invoice",
-                number,
-                issue,
-                due,
-                "EUR",
-                _money(total),
-                _money(open_amount),
-                "open" if open_amount else "paid",
-                reference,
-                "demo",
+                "credit_note",
+                credit_number,
+                credit_issue,
                 None,
-                settled_on,
-                self.stamp(issue, 9),
+                "EUR",
+                _money(credit_total),
+                _money(credit_open),
+                status,
+                "",
+                "demo",
+                invoice_id,
+                credit_settled,
+                self.stamp(credit_issue, 11),
             )
         )
-        if credit_note is not None:
-            credit_id, credit_number, credit_issue, credit_total, credit_open, status, credit_settled = credit_note
-            self.invoice_rows.append(
-                (
-                    credit_id,
-                    self.org_id,
-                    debtor_id,
-                    "credit_note",
-                    credit_number,
-                    credit_issue,
-                    None,
-                    "EUR",
-                    _money(credit_total),
-                    _money(credit_open),
-                    status,
-                    "",
-                    "demo",
-                    invoice_id,
-                    credit_settled,
-                    self.stamp(credit_issue, 11),
-                )
-            )
 
     def allocation(self, invoice_id: int, payment_id: int | None, credit_id: int | None, cents: int, on: date):
         self.allocation_rows.append(

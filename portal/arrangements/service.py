@@ -118,6 +118,25 @@ def draft(
     """Check a plan against the organisation's rules and work out its schedule. Hard limits raise ArrangementError
     (field names match the forms); the automatic-approval limits only fill ``review``. The supplier's own plans
     keep only to the money rules (a whole number of cents, no installment below the minimum)."""
+    invoices = _plannable(session, organisation, debtor, invoice_ids)
+    if frequency not in FREQUENCIES:
+        raise ArrangementError(_l("Choose weekly or monthly."), "frequency")
+    total = sum((i.open_amount for i in invoices), ZERO)
+    count = _installment_count(organisation, count, total, invoices[0].currency, by_supplier)
+    dates = _due_dates(organisation, first_due, count, frequency, today, by_supplier)
+    return Draft(
+        invoices=invoices,
+        currency=invoices[0].currency,
+        total=total,
+        count=count,
+        frequency=frequency,
+        schedule=list(zip(dates, split(total, count), strict=True)),
+        review=_review(organisation, invoices[0].currency, total, count, dates[-1], today),
+    )
+
+
+def _plannable(session: Session, organisation: Organisation, debtor: Debtor, invoice_ids) -> list[Invoice]:
+    """The chosen open invoices, if a plan may take them: none in a live plan or disputed, one currency."""
     invoices = chosen_open_invoices(session, organisation.id, debtor.id, invoice_ids)
     # Two proposals for the same invoices at once: the second waits here until the first has committed, then sees
     # its plan (PostgreSQL; SQLite's writers take turns anyway).
@@ -131,16 +150,18 @@ def draft(
         )
     if any(i.disputed_at is not None for i in invoices):
         raise ArrangementError(_l("A disputed invoice cannot go into a payment plan."), "invoice_ids")
-    currencies = {i.currency for i in invoices}
-    if len(currencies) > 1:
+    if len({i.currency for i in invoices}) > 1:
         raise ArrangementError(_l("Invoices in different currencies go into separate plans."), "invoice_ids")
-    if frequency not in FREQUENCIES:
-        raise ArrangementError(_l("Choose weekly or monthly."), "frequency")
+    return invoices
+
+
+def _installment_count(organisation: Organisation, count, total: Decimal, currency: str, by_supplier: bool) -> int:
+    """The number of installments asked for, within the organisation's limits (the supplier's own plans keep only to
+    the minimum installment); a plan on the debtor's page also stays below the most it may cover."""
     try:
         count = int(count)
     except (TypeError, ValueError):
         raise ArrangementError(_l("Choose the number of installments."), "installments") from None
-    total = sum((i.open_amount for i in invoices), ZERO)
     minimum = organisation.arrangement_min_installment
     most = organisation.arrangement_max_installments
     if count < 1:
@@ -154,8 +175,8 @@ def draft(
         raise ArrangementError(
             _l(
                 "Each installment must be at least %(minimum)s: for %(total)s choose at most %(fewest)d.",
-                minimum=Amount(minimum, invoices[0].currency),
-                total=Amount(total, invoices[0].currency),
+                minimum=Amount(minimum, currency),
+                total=Amount(total, currency),
                 fewest=fewest,
             ),
             "installments",
@@ -164,10 +185,17 @@ def draft(
         raise ArrangementError(
             _l(
                 "A plan on the page covers at most %(most)s; please contact us.",
-                most=Amount(organisation.arrangement_max_total, invoices[0].currency),
+                most=Amount(organisation.arrangement_max_total, currency),
             ),
             "invoice_ids",
         )
+    return count
+
+
+def _due_dates(
+    organisation: Organisation, first_due: date | None, count: int, frequency: str, today: date, by_supplier: bool
+) -> list[date]:
+    """The installments' due dates: the first within a month, the last within the organisation's days."""
     if first_due is None:
         raise ArrangementError(_l("Choose the date of the first installment."), "first_due")
     if first_due < today:
@@ -181,25 +209,22 @@ def draft(
             _l("The last installment must be due by %(date)s: choose fewer installments or weekly.", date=latest),
             "installments",
         )
-    # Why the supplier decides, in the cockpit's words (stored: written once, in no one's locale, unambiguously).
+    return dates
+
+
+def _review(
+    organisation: Organisation, currency: str, total: Decimal, count: int, last: date, today: date
+) -> list[str]:
+    """Why the supplier decides (outside the limits for automatic approval), in the cockpit's words: stored, so
+    written once, in no one's locale, unambiguously. Empty: approved at once."""
     review = []
-    currency = invoices[0].currency
     if count > organisation.arrangement_auto_installments:
         review.append(f"{count} installments (more than {organisation.arrangement_auto_installments})")
     if total > organisation.arrangement_auto_total:
         review.append(f"{currency} {total:,.2f} (more than {currency} {organisation.arrangement_auto_total:,.2f})")
-    if dates[-1] > today + timedelta(days=organisation.arrangement_auto_days):
-        last = f"{dates[-1].day} {dates[-1]:%b %Y}"
-        review.append(f"ends {last} (more than {organisation.arrangement_auto_days} days ahead)")
-    return Draft(
-        invoices=invoices,
-        currency=invoices[0].currency,
-        total=total,
-        count=count,
-        frequency=frequency,
-        schedule=list(zip(dates, split(total, count), strict=True)),
-        review=review,
-    )
+    if last > today + timedelta(days=organisation.arrangement_auto_days):
+        review.append(f"ends {last.day} {last:%b %Y} (more than {organisation.arrangement_auto_days} days ahead)")
+    return review
 
 
 def _in_live_plans(session: Session, invoice_ids: list[int], but: int | None = None) -> list[str]:

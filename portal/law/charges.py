@@ -82,20 +82,33 @@ def charges_for_step(
         for i in late
         if i.costs_charged == ZERO and i.status == "open" and i.open_amount > ZERO and flags.get(i.id, (False,))[0]
     ]
-    if not targets or debtor.waive_costs:
-        return charges
+    if targets and not debtor.waive_costs:
+        _add_costs(charges, organisation, debtor, profile, targets, sent_on, channel)
+    return charges
+
+
+def _costs(organisation, debtor, profile: str, targets: list) -> list[tuple[Decimal, Decimal]]:
+    """(costs, their VAT) per invoice: worked out over the invoices together and shared pro rata (the Dutch WIK,
+    or when the organisation says so), else per invoice (the EU's EUR 40 each)."""
     vat_rate = organisation.costs_vat_rate if organisation.costs_add_vat else None
     basis = organisation.costs_basis
-    together = basis == "together" or (basis == "auto" and profile == "nl")
-    if together:
+    if basis == "together" or (basis == "auto" and profile == "nl"):
         costs = collection_costs(profile, debtor.kind, sum((i.open_amount for i in targets), ZERO), vat_rate=vat_rate)
         weights = [i.open_amount for i in targets]
-        amounts = list(zip(pro_rata(costs.amount, weights), pro_rata(costs.vat, weights), strict=True))
-    else:
-        amounts = []
-        for invoice in targets:
-            costs = collection_costs(profile, debtor.kind, invoice.open_amount, vat_rate=vat_rate)
-            amounts.append((costs.amount, costs.vat))
+        return list(zip(pro_rata(costs.amount, weights), pro_rata(costs.vat, weights), strict=True))
+    amounts = []
+    for invoice in targets:
+        costs = collection_costs(profile, debtor.kind, invoice.open_amount, vat_rate=vat_rate)
+        amounts.append((costs.amount, costs.vat))
+    return amounts
+
+
+def _add_costs(
+    charges: Charges, organisation, debtor, profile: str, targets: list, sent_on: date, channel: str
+) -> None:
+    """The collection costs this message charges, owed from the day it is sent, or for a consumer announced by it
+    (the 14-day letter) and owed from the day after its period."""
+    amounts = _costs(organisation, debtor, profile, targets)
     costs_from = sent_on
     if debtor.kind == "consumer":
         pay_by = received_on(organisation, sent_on, channel) + timedelta(days=14)
@@ -109,7 +122,6 @@ def charges_for_step(
             change.update(costs_charged=amount, costs_vat=vat, costs_from=costs_from)
             if charges.notice is not None:
                 change["costs_notice_until"] = charges.notice.pay_by
-    return charges
 
 
 def record_charges(

@@ -46,39 +46,10 @@ def create_invoice(
     A credit note carries a negative total; when it names the invoice it corrects, its credit is allocated
     to that invoice at once.
     """
-    if kind not in INVOICE_KINDS:
-        raise InvoiceError(f"unknown kind {kind}")
-    if source not in INVOICE_SOURCES:
-        raise InvoiceError(f"unknown source {source}")
-    number = number.strip()
-    if not number:
-        raise InvoiceError("an invoice needs a number")
-    try:
-        total = parse_amount(total, allow_negative=True)
-    except ValueError as exc:
-        raise InvoiceError(str(exc)) from None
-    if kind == "invoice" and total < ZERO:
-        raise InvoiceError("an invoice total is not negative; enter a credit note instead")
-    if kind == "credit_note" and total > ZERO:
-        total = -total  # a credit note is stored negative, whichever sign the user typed
-    if kind == "invoice" and due_date is None:
-        raise InvoiceError("an invoice needs a due date")
-    if due_date is not None and due_date < issue_date:
-        raise InvoiceError("the due date is before the issue date")
-    currency = currency.strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise InvoiceError(f"not a currency code: {currency}")
-    debtor = session.get(Debtor, debtor_id)
-    if debtor is None or debtor.organisation_id != organisation_id:
-        raise InvoiceError("no such debtor")
-    duplicate = session.scalar(
-        select(Invoice.id).where(
-            Invoice.organisation_id == organisation_id, Invoice.kind == kind, Invoice.number == number
-        )
+    total, currency = _checked(
+        session, organisation_id, debtor_id, kind, source, number, issue_date, due_date, total, currency
     )
-    if duplicate:
-        raise InvoiceError(f"{'credit note' if kind == 'credit_note' else 'invoice'} {number} already exists")
-
+    number = number.strip()
     open_amount = total if kind == "invoice" else -total
     invoice = Invoice(
         organisation_id=organisation_id,
@@ -118,14 +89,70 @@ def create_invoice(
         source=source,
     )
     if kind == "credit_note" and corrects_invoice_id:
-        target = session.get(Invoice, corrects_invoice_id)
-        part = min(target.open_amount, invoice.open_amount) if target is not None else ZERO
-        if part > ZERO:  # a settled invoice or a zero credit note: nothing to apply, the link is kept
-            try:
-                allocate_credit_note(session, invoice.id, target.id, part, actor_user_id=actor_user_id)
-            except LedgerError as exc:
-                raise InvoiceError(str(exc)) from None
+        _apply_credit_note(session, invoice, corrects_invoice_id, actor_user_id)
     return invoice
+
+
+def _checked(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    kind: str,
+    source: str,
+    number: str,
+    issue_date: date,
+    due_date: date | None,
+    total,
+    currency: str,
+) -> tuple[Decimal, str]:
+    """What a new document says, checked: its total (a credit note's made negative) and currency code, or an
+    InvoiceError saying what to change."""
+    if kind not in INVOICE_KINDS:
+        raise InvoiceError(f"unknown kind {kind}")
+    if source not in INVOICE_SOURCES:
+        raise InvoiceError(f"unknown source {source}")
+    if not number.strip():
+        raise InvoiceError("an invoice needs a number")
+    total = _total(kind, total)
+    if kind == "invoice" and due_date is None:
+        raise InvoiceError("an invoice needs a due date")
+    if due_date is not None and due_date < issue_date:
+        raise InvoiceError("the due date is before the issue date")
+    currency = currency.strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvoiceError(f"not a currency code: {currency}")
+    debtor = session.get(Debtor, debtor_id)
+    if debtor is None or debtor.organisation_id != organisation_id:
+        raise InvoiceError("no such debtor")
+    duplicate = session.scalar(
+        select(Invoice.id).where(
+            Invoice.organisation_id == organisation_id, Invoice.kind == kind, Invoice.number == number.strip()
+        )
+    )
+    if duplicate:
+        raise InvoiceError(f"{'credit note' if kind == 'credit_note' else 'invoice'} {number.strip()} already exists")
+    return total, currency
+
+
+def _total(kind: str, total) -> Decimal:
+    try:
+        total = parse_amount(total, allow_negative=True)
+    except ValueError as exc:
+        raise InvoiceError(str(exc)) from None
+    if kind == "invoice" and total < ZERO:
+        raise InvoiceError("an invoice total is not negative; enter a credit note instead")
+    return -total if kind == "credit_note" and total > ZERO else total  # a credit note is stored negative
+
+
+def _apply_credit_note(session: Session, credit_note: Invoice, corrects_invoice_id: int, actor_user_id) -> None:
+    """A credit note that names the invoice it corrects is allocated to it at once, as far as both go."""
+    target = session.get(Invoice, corrects_invoice_id)
+    part = min(target.open_amount, credit_note.open_amount) if target is not None else ZERO
+    if part > ZERO:  # a settled invoice or a zero credit note: nothing to apply, the link is kept
+        try:
+            allocate_credit_note(session, credit_note.id, target.id, part, actor_user_id=actor_user_id)
+        except LedgerError as exc:
+            raise InvoiceError(str(exc)) from None
 
 
 def update_invoice(

@@ -134,20 +134,7 @@ def _klarna(body: dict, currency: str, value: Decimal) -> None:
     lines = body.get("lines")
     if not isinstance(lines, list) or not lines:
         raise ApiError(422, "The lines are required for Klarna", "lines")
-    total = Decimal("0")
-    for n, line in enumerate(lines):
-        where = f"lines.{n}"
-        if not isinstance(line, dict) or not isinstance(line.get("description"), str) or not line["description"]:
-            raise ApiError(422, "A line needs a description", f"{where}.description")
-        quantity = line.get("quantity")
-        if not isinstance(quantity, int) or quantity < 1:
-            raise ApiError(422, "A line's quantity is a whole number of at least 1", f"{where}.quantity")
-        unit = parse_amount(line.get("unitPrice"), f"{where}.unitPrice")
-        line_total = parse_amount(line.get("totalAmount"), f"{where}.totalAmount")
-        if unit[0] != currency or line_total[0] != currency or line_total[1] != unit[1] * quantity:
-            raise ApiError(422, "A line's total is its quantity times its unit price", f"{where}.totalAmount")
-        total += line_total[1]
-    if total != value:
+    if sum((_line_total(n, line, currency) for n, line in enumerate(lines)), Decimal("0")) != value:
         raise ApiError(422, "The lines must add up to the amount", "lines")
     address = body.get("billingAddress")
     if not isinstance(address, dict):
@@ -157,6 +144,21 @@ def _klarna(body: dict, currency: str, value: Decimal) -> None:
             raise ApiError(422, f"The billing address needs {field}", f"billingAddress.{field}")
     if not address.get("organizationName") and not (address.get("givenName") and address.get("familyName")):
         raise ApiError(422, "The billing address needs a name", "billingAddress.givenName")
+
+
+def _line_total(n: int, line, currency: str) -> Decimal:
+    """One order line checked as Mollie does; its total."""
+    where = f"lines.{n}"
+    if not isinstance(line, dict) or not isinstance(line.get("description"), str) or not line["description"]:
+        raise ApiError(422, "A line needs a description", f"{where}.description")
+    quantity = line.get("quantity")
+    if not isinstance(quantity, int) or quantity < 1:
+        raise ApiError(422, "A line's quantity is a whole number of at least 1", f"{where}.quantity")
+    unit = parse_amount(line.get("unitPrice"), f"{where}.unitPrice")
+    line_total = parse_amount(line.get("totalAmount"), f"{where}.totalAmount")
+    if unit[0] != currency or line_total[0] != currency or line_total[1] != unit[1] * quantity:
+        raise ApiError(422, "A line's total is its quantity times its unit price", f"{where}.totalAmount")
+    return line_total[1]
 
 
 def create_payment(body: object, *, owner: str, mode: str, profile_id: str) -> dict:

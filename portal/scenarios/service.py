@@ -29,24 +29,7 @@ def update_step(session: Session, organisation_id: int, step_id: int, *, actor_u
     step = session.get(Step, step_id)
     if step is None or step.scenario.organisation_id != organisation_id:
         raise StepError({"": ["no such step"]})
-    errors: dict[str, list[str]] = {name: ["not a field of a step"] for name in values if name not in STEP_FIELDS}
-    for name in FLAGS:
-        if name in values and not isinstance(values[name], bool):
-            errors[name] = ["yes or no"]
-    for name in TEXT_FIELDS:
-        if name in values:
-            problems = check_text(values[name] or "")
-            if name.startswith("subject") and "\n" in (values[name] or ""):
-                problems.append("A subject is one line.")
-            if problems:
-                errors[name] = problems
-    for name, allowed in (("anchor", ANCHORS), ("channel", CHANNELS), ("tone", TONES)):
-        if name in values and values[name] not in allowed:
-            errors[name] = [f"one of {', '.join(allowed)}"]
-    if "offset_days" in values and not -60 <= int(values["offset_days"]) <= 365:
-        errors["offset_days"] = ["between -60 and 365 days"]
-    if values.get("anchor", step.anchor) == "issue_date" and int(values.get("offset_days", step.offset_days)) < 0:
-        errors.setdefault("offset_days", []).append("a step cannot come before the issue date")
+    errors = _field_errors(values) | _text_errors(values) | _timing_errors(step, values)
     if errors:
         raise StepError(errors)
     for name, value in values.items():
@@ -60,6 +43,39 @@ def update_step(session: Session, organisation_id: int, step_id: int, *, actor_u
         step=step.position,
     )
     return step
+
+
+def _field_errors(values: dict) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {name: ["not a field of a step"] for name in values if name not in STEP_FIELDS}
+    for name in FLAGS:
+        if name in values and not isinstance(values[name], bool):
+            errors[name] = ["yes or no"]
+    for name, allowed in (("anchor", ANCHORS), ("channel", CHANNELS), ("tone", TONES)):
+        if name in values and values[name] not in allowed:
+            errors[name] = [f"one of {', '.join(allowed)}"]
+    return errors
+
+
+def _text_errors(values: dict) -> dict[str, list[str]]:
+    """Placeholders only, never template code; a subject is one line."""
+    errors = {}
+    for name in TEXT_FIELDS:
+        if name in values:
+            problems = check_text(values[name] or "")
+            if name.startswith("subject") and "\n" in (values[name] or ""):
+                problems.append("A subject is one line.")
+            if problems:
+                errors[name] = problems
+    return errors
+
+
+def _timing_errors(step: Step, values: dict) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if "offset_days" in values and not -60 <= int(values["offset_days"]) <= 365:
+        errors["offset_days"] = ["between -60 and 365 days"]
+    if values.get("anchor", step.anchor) == "issue_date" and int(values.get("offset_days", step.offset_days)) < 0:
+        errors.setdefault("offset_days", []).append("a step cannot come before the issue date")
+    return errors
 
 
 def scenarios_of(session: Session, organisation_id: int) -> list[Scenario]:
