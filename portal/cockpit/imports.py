@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.htmx import render_page_or_fragment
 from portal.imports import csv_import
 from portal.imports import service as imports
+from portal.imports.csv_mapping import FIELDS
 from portal.imports.models import ImportBatch
 from portal.tenancy import current_organisation_id, get_or_404, scoped
 
@@ -59,7 +60,7 @@ def imports_upload():
 
 def _mapping_from(args) -> dict[str, str] | None:
     """The mapping chosen on the preview; "" is "(not in this file)" and unmaps a field that would be guessed."""
-    mapping = {name: args.get(f"map_{name}", "") for name in csv_import.FIELDS if f"map_{name}" in args}
+    mapping = {name: args.get(f"map_{name}", "") for name in FIELDS if f"map_{name}" in args}
     return mapping or None
 
 
@@ -71,7 +72,7 @@ def import_detail(batch_id: int):
     if batch.kind == "csv" and batch.status in ("uploaded", "previewed"):
         preview = csv_import.preview_csv(db.session, batch.organisation_id, batch.content, _mapping_from(request.args))
     return render_template(
-        "cockpit/imports/detail.html", batch=batch, preview=preview, labels=FIELD_LABELS, fields=csv_import.FIELDS
+        "cockpit/imports/detail.html", batch=batch, preview=preview, labels=FIELD_LABELS, fields=FIELDS
     )
 
 
@@ -85,7 +86,7 @@ def import_progress(batch_id: int):
         batch=batch,
         preview=None,
         labels=FIELD_LABELS,
-        fields=csv_import.FIELDS,
+        fields=FIELDS,
     )
 
 

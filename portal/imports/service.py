@@ -14,7 +14,10 @@ from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from portal.imports.csv_import import MAX_ERRORS, Progress, import_csv, remember_mapping
+from portal.imports.csv_check import MAX_ERRORS
+from portal.imports.csv_import import import_csv
+from portal.imports.csv_mapping import remember_mapping
+from portal.imports.csv_write import Progress
 from portal.imports.models import ImportBatch
 from portal.imports.result import ImportRefused, ImportResult, RowError
 from portal.imports.ubl import import_ubl

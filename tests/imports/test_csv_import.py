@@ -9,8 +9,12 @@ from sqlalchemy import func, select
 
 from portal.debtors.models import Debtor
 from portal.events import Event
-from portal.imports import csv_import
-from portal.imports.csv_import import import_csv, parse_csv_amount, parse_date, preview_csv, read_table
+from portal.imports.csv_check import MAX_ERRORS
+from portal.imports.csv_import import import_csv, preview_csv
+from portal.imports.csv_mapping import FIELDS
+from portal.imports.csv_parse import parse_csv_amount, parse_date
+from portal.imports.csv_read import CsvFormat, read_table
+from portal.imports.csv_write import MAX_INVOICE_IDS
 from portal.imports.models import ImportMapping
 from portal.imports.result import ImportRefused
 from portal.imports.service import detect_format
@@ -128,7 +132,7 @@ def test_commas_iso_dates_dot_decimals_and_a_kind_column(db_session, org):
 
 def test_a_tab_separated_utf16_file_and_the_excel_sep_line(db_session, org):
     utf16 = "Factuurnummer\tKlant\tFactuurdatum\tVervaldatum\tBedrag\r\nT-1\tÉmile\t2026-01-05\t2026-02-05\t5,00\r\n"
-    assert read_table(utf16.encode("utf-16"))[1] == csv_import.CsvFormat("utf-16", "\t", 1)
+    assert read_table(utf16.encode("utf-16"))[1] == CsvFormat("utf-16", "\t", 1)
     assert import_csv(db_session, org.id, utf16.encode("utf-16")).invoices == 1
 
     with_sep = csv_file("sep=,", "number,debtor,date,due,amount", "S-1,Someone,2026-01-05,2026-02-05,7.00")
@@ -325,11 +329,11 @@ def test_a_refusal_leaves_the_callers_transaction_alone(db_session, org):
 def test_errors_are_capped_and_counted(db_session, org):
     rows = [f"F-{n};D1;Alpha;23-11-2026;23-12-2026;nope;" for n in range(250)]
     preview = preview_csv(db_session, org.id, csv_file(DUTCH, *rows))
-    assert len(preview.errors) == csv_import.MAX_ERRORS and preview.more_errors == 50
+    assert len(preview.errors) == MAX_ERRORS and preview.more_errors == 50
     assert preview.error_count == 250
     with pytest.raises(ImportRefused) as refused:
         import_csv(db_session, org.id, csv_file(DUTCH, *rows))
-    assert len(refused.value.errors) == csv_import.MAX_ERRORS + 1
+    assert len(refused.value.errors) == MAX_ERRORS + 1
     assert refused.value.errors[-1].message == "50 more error(s) not listed"
     assert refused.value.error_count == 250
 
@@ -498,7 +502,7 @@ def test_an_explicit_mapping_overrides_and_is_checked(db_session, org):
     wrong = preview_csv(db_session, org.id, content, mapping={"number": "Nope", "colour": "Klant"})
     assert [(e.field, e.message) for e in wrong.errors] == [
         ("number", "the file has no column 'Nope'"),
-        ("colour", f"unknown field 'colour'; fields are {', '.join(csv_import.FIELDS)}"),
+        ("colour", f"unknown field 'colour'; fields are {', '.join(FIELDS)}"),
     ]
 
 
@@ -596,7 +600,7 @@ def test_progress_is_reported_every_chunk(db_session, org):
     calls = []
     result = import_csv(db_session, org.id, csv_file(DUTCH, *rows), progress=lambda *args: calls.append(args))
     assert calls == [(0, 1200), (500, 1200), (1000, 1200), (1200, 1200)]
-    assert result.invoices == 1200 and len(result.invoice_ids) == csv_import.MAX_INVOICE_IDS
+    assert result.invoices == 1200 and len(result.invoice_ids) == MAX_INVOICE_IDS
     assert db_session.scalar(select(func.count()).where(Invoice.organisation_id == org.id)) == 1200
 
 

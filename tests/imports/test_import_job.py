@@ -191,7 +191,7 @@ def test_a_batch_is_enqueued_only_after_the_commit(db_session, rq_queue):  # noq
     service.queue_batch(db_session, held, mapping={"number": "Factuurnummer", "total": "Bedrag"})
     db_session.commit()
     assert held.status == "queued" and rq_queue.count == 2
-    from portal.imports.csv_import import remembered_mapping
+    from portal.imports.csv_mapping import remembered_mapping
 
     assert remembered_mapping(db_session, organisation.id) == {"number": "Factuurnummer", "total": "Bedrag"}
     service.queue_batch(db_session, held)  # already queued: nothing more
