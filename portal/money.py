@@ -22,7 +22,8 @@ def round_money(value: Decimal) -> Decimal:
 
 
 def parse_amount(text: str | Decimal | int, *, allow_negative: bool = False) -> Decimal:
-    """Read an amount a person typed or a file carried; refuse anything that is not exactly cents."""
+    """Read an amount as machines write it ("1234.56", from Mollie or an e-invoice); refuse anything that is not
+    exactly cents. What people type goes to parse_typed_amount()."""
     if isinstance(text, float):
         raise MoneyError("amounts are never floats")
     try:
@@ -31,15 +32,67 @@ def parse_amount(text: str | Decimal | int, *, allow_negative: bool = False) -> 
         raise MoneyError(f"not an amount: {text!r}") from None
     if not value.is_finite() or "e" in str(text).lower():
         raise MoneyError(f"not an amount: {text!r}")
+    return _in_cents(value, str(text), allow_negative=allow_negative)
+
+
+def _in_cents(value: Decimal, shown: str, *, allow_negative: bool) -> Decimal:
+    """``value`` as an amount Duly stores: cents, at most MAX_AMOUNT, negative only where allowed."""
     if abs(value) > MAX_AMOUNT:  # before quantize(), which cannot hold a number this large
-        raise MoneyError(f"too large: {text}")
+        raise MoneyError(f"too large: {shown}")
     if value != value.quantize(CENT):
-        raise MoneyError(f"at most two decimals: {text}")
+        raise MoneyError(f"at most two decimals: {shown}")
     if value < 0 and not allow_negative:
-        raise MoneyError(f"must not be negative: {text}")
-    if abs(value) > MAX_AMOUNT:
-        raise MoneyError(f"too large: {text}")
+        raise MoneyError(f"must not be negative: {shown}")
     return value.quantize(CENT)
+
+
+# What people type and files carry, once spaces and the euro sign are gone: an amount in accounting brackets or with a
+# sign, its digits grouped by dots or commas, with a decimal comma or dot.
+_TYPED = re.compile(r"(?P<bracket>\()?(?P<sign>[+-])?(?P<number>\d[\d.,]*)(?(bracket)\))")
+_EURO = re.compile(r"^([(]?[+-]?)€|€(?=[)]?$)")  # before the sign and digits, or after them
+
+
+def parse_typed_amount(text: str, *, allow_negative: bool = False) -> Decimal:
+    """An amount as people type it and files carry it: 1234.56, 1234,56, 1.234,56, 1,234.56, 1 234,56, € 1.234,56,
+    1.234,56 €, -12,50, (12.50); refuse anything else with a message that says why.
+
+    The last dot or comma is the decimal sign when the other one groups the thousands before it, or when it is the
+    only one: a dot or comma used twice (1.234.567) groups thousands. One separator followed by exactly three digits
+    ("1.234", "1,234") could group thousands or hold three decimals: such an amount is refused rather than guessed,
+    a thousandfold mistake being possible either way.
+    """
+    typed = (text or "").strip()
+    compact = _EURO.sub(r"\1", re.sub(r"[\s\u00a0\u202f]", "", typed), count=1)
+    match = _TYPED.fullmatch(compact)
+    if not match:
+        raise MoneyError(f"not an amount: {typed!r}")
+    value = Decimal(_plain_number(match["number"], typed))
+    if match["bracket"] or match["sign"] == "-":
+        value = -value
+    return _in_cents(value, repr(typed), allow_negative=allow_negative)
+
+
+def _plain_number(number: str, typed: str) -> str:
+    """``number`` (digits, dots and commas) as Decimal reads it: digits and a decimal point, the grouping checked."""
+    last = max(number.rfind("."), number.rfind(","))
+    if last < 0:
+        return number
+    whole, mark, fraction = number[:last], number[last], number[last + 1 :]
+    if mark in whole:  # 1.234.567: the one sign there groups thousands
+        if not _grouped(number, mark):
+            raise MoneyError(f"not an amount: {typed!r}")
+        return number.replace(mark, "")
+    group = "," if mark == "." else "."
+    if not fraction or (group in whole and not _grouped(whole, group)):
+        raise MoneyError(f"not an amount: {typed!r}")
+    if len(fraction) == 3 and group not in whole:
+        raise MoneyError(f"ambiguous amount {typed!r}: write 1234 or 1.234,00 (or 1,234.00)")
+    return f"{whole.replace(group, '')}.{fraction}"
+
+
+def _grouped(number: str, group: str) -> bool:
+    """Whether ``number`` is digits in groups of three after the first, separated by ``group``: 1.234.567."""
+    return bool(re.fullmatch(rf"\d{{1,3}}(?:{re.escape(group)}\d{{3}})+", number))
 
 
 def sum_by_currency(rows) -> dict[str, Decimal]:
@@ -48,14 +101,6 @@ def sum_by_currency(rows) -> dict[str, Decimal]:
     for currency, amount in rows:
         totals[currency] = totals.get(currency, ZERO) + (amount or ZERO)
     return dict(sorted(totals.items()))
-
-
-def parse_typed_amount(text: str, *, allow_negative: bool = False) -> Decimal:
-    """An amount as people type it: "1234.56", "1234,56" or "1.234,56" (a comma is the decimal sign)."""
-    text = (text or "").strip().replace(" ", "").replace("\u00a0", "").removeprefix("€")
-    if "," in text:
-        text = text.replace(".", "").replace(",", ".")
-    return parse_amount(text, allow_negative=allow_negative)
 
 
 def is_currency_code(code: str) -> bool:

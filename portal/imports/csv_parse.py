@@ -10,7 +10,7 @@ from portal.imports.csv_mapping import FIELDS
 from portal.imports.result import RowError
 from portal.invoices import references
 from portal.mail.service import check_header_safe
-from portal.money import ZERO, MoneyError, is_currency_code, parse_amount
+from portal.money import ZERO, is_currency_code, parse_typed_amount
 
 KIND_WORDS = {
     "invoice": "invoice",
@@ -81,7 +81,7 @@ def parse_row(
     email = _email(text["debtor_email"], found)
     issue_date = found.read("issue_date", parse_date, text["issue_date"], missing="no issue date")
     due_date = found.read("due_date", parse_date, text["due_date"])
-    total = found.read("total", parse_csv_amount, text["total"], missing="no amount")
+    total = found.read("total", _amount, text["total"], missing="no amount")
     kind = _kind(text["kind"], total, found)
     total = _stored_total(kind, total, found)
     _check_due_date(kind, text["due_date"], "due_date" in columns, issue_date, due_date, found)
@@ -192,6 +192,12 @@ def _reference(typed: str, found: _Found) -> str:
 
 # --- values -------------------------------------------------------------------------------------------------------
 
+
+def _amount(text: str) -> Decimal:
+    """The amount as the file has it; a negative one is a credit note (or an error on an invoice's row)."""
+    return parse_typed_amount(text, allow_negative=True)
+
+
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 _DMY_DATE = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
 
@@ -212,46 +218,3 @@ def parse_date(text: str) -> date:
     if not 1900 <= value.year <= 2199:
         raise ValueError(f"the year is out of range: {text!r}")
     return value
-
-
-_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
-
-
-def parse_csv_amount(text: str) -> Decimal:
-    """An amount with a decimal comma or dot: 1234.56, 1234,56, 1.234,56, 1,234.56, -12,50, (12.50).
-
-    One separator followed by exactly three digits ("1.234", "1,234") could be a thousands separator or three
-    decimals: such an amount is refused rather than guessed, a thousandfold mistake being possible either way.
-    """
-    raw = text
-    text = re.sub(r"[\s\u00a0\u202f]", "", text).replace("€", "")
-    negative = False
-    if text.startswith("(") and text.endswith(")"):
-        negative, text = True, text[1:-1]
-    if text and text[0] in "+-":
-        negative, text = negative or text[0] == "-", text[1:]
-    if not text or not re.fullmatch(r"[\d.,]+", text) or not text[0].isdigit():
-        raise MoneyError(f"not an amount: {raw.strip()!r}")
-    dots, commas = text.count("."), text.count(",")
-    if dots and commas:
-        decimal_sign = "." if text.rfind(".") > text.rfind(",") else ","
-        whole, _, fraction = text.rpartition(decimal_sign)
-        if (decimal_sign == "." and commas and dots > 1) or (decimal_sign == "," and dots and commas > 1):
-            raise MoneyError(f"not an amount: {raw.strip()!r}")
-        if not _GROUPED.fullmatch(whole):
-            raise MoneyError(f"not an amount: {raw.strip()!r}")
-        number = whole.replace(".", "").replace(",", "") + "." + fraction
-    elif dots + commas > 1:  # 1.234.567: thousands only
-        if not _GROUPED.fullmatch(text) or (dots and commas):
-            raise MoneyError(f"not an amount: {raw.strip()!r}")
-        number = text.replace(".", "").replace(",", "")
-    elif dots + commas == 1:
-        whole, _, fraction = text.replace(",", ".").partition(".")
-        if len(fraction) == 3:
-            raise MoneyError(f"ambiguous amount {raw.strip()!r}: write 1234 or 1.234,00 (or 1,234.00)")
-        if not whole or not fraction:
-            raise MoneyError(f"not an amount: {raw.strip()!r}")
-        number = f"{whole}.{fraction}"
-    else:
-        number = text
-    return parse_amount(("-" if negative else "") + number, allow_negative=True)

@@ -125,7 +125,7 @@ def test_bad_payment_is_refused_with_a_message(client, db_session, org, signed_i
         data={"csrf_token": token, "amount": "1.234", "currency": "EUR", "received_on": "2026-11-20"},
         follow_redirects=True,
     )
-    assert "The payment was not recorded" in response.text and "two decimals" in response.text
+    assert "The payment was not recorded" in response.text and "Ambiguous amount" in response.text
     assert db_session.scalar(select(Payment).where(Payment.debtor_id == debtor.id)) is None
 
 

@@ -32,6 +32,23 @@ def test_enter_an_invoice_by_hand(client, db_session, org, signed_in):
     assert "1.234,56" in page and invoice.payment_reference in page
 
 
+def test_an_invoice_total_typed_the_english_way(client, db_session, org, signed_in):
+    debtor = make_debtor(db_session, org)
+    url = f"/cockpit/debtors/{debtor.id}/invoices/new"
+    data = {
+        "csrf_token": csrf_from(client.get(url).text),
+        "number": "2026-101",
+        "issue_date": "2026-11-01",
+        "due_date": "2026-12-01",
+        "total": "1,234.56",
+        "currency": "EUR",
+        "payment_reference": "",
+    }
+    assert client.post(url, data=data).status_code == 303
+    invoice = db_session.scalar(select(Invoice).where(Invoice.number == "2026-101"))
+    assert invoice.total == Decimal("1234.56") and invoice.open_amount == Decimal("1234.56")
+
+
 def test_invoice_form_errors(client, db_session, org, signed_in):
     debtor = make_debtor(db_session, org)
     make_invoice(db_session, debtor, "1.00", number="DUP")
@@ -45,7 +62,8 @@ def test_invoice_form_errors(client, db_session, org, signed_in):
         "currency": "EUR",
     }
     for change, message in [
-        ({"total": "12,345"}, "two decimals"),
+        ({"total": "12,345"}, "Ambiguous amount"),  # twelve thousand, or twelve and a bit?
+        ({"total": "12,3456"}, "two decimals"),
         ({"total": "ten"}, "Not an amount"),
         ({"due_date": "2026-10-01"}, "before the issue date"),
         ({"number": "DUP"}, "already exists"),

@@ -1,4 +1,4 @@
-"""CSV import: a row's values typed (amounts, dates, kind, currency, e-mail, reference), or the row's errors."""
+"""CSV import: a row's values typed (dates, kind, currency, e-mail, reference), or the row's errors."""
 
 from datetime import date
 from decimal import Decimal
@@ -6,52 +6,8 @@ from decimal import Decimal
 import pytest
 
 from portal.imports.csv_import import preview_csv
-from portal.imports.csv_parse import parse_csv_amount, parse_date
-from portal.money import MoneyError
+from portal.imports.csv_parse import parse_date
 from tests.imports.csv_files import csv_file
-
-
-@pytest.mark.parametrize(
-    ("text", "amount"),
-    [
-        ("1.234,56", "1234.56"),
-        ("1234,56", "1234.56"),
-        ("1234.56", "1234.56"),
-        ("1,234.56", "1234.56"),
-        ("1.234.567,8", "1234567.80"),
-        ("1,234,567", "1234567.00"),
-        ("€ 1.234,56", "1234.56"),
-        ("1 234,56", "1234.56"),
-        ("-12,50", "-12.50"),
-        ("(12.50)", "-12.50"),
-        ("+7", "7.00"),
-        ("0,5", "0.50"),
-        ("100", "100.00"),
-    ],
-)
-def test_amounts_with_a_decimal_comma_or_dot(text, amount):
-    assert parse_csv_amount(text) == Decimal(amount)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("1.234", "ambiguous"),
-        ("1,234", "ambiguous"),
-        ("12,345", "ambiguous"),
-        ("1,2345", "at most two decimals"),
-        ("abc", "not an amount"),
-        ("1.2.3", "not an amount"),
-        ("1,234.567,8", "not an amount"),
-        ("12.", "not an amount"),
-        (",5", "not an amount"),
-        ("--5", "not an amount"),
-        ("1e5", "not an amount"),
-    ],
-)
-def test_amounts_that_are_refused_rather_than_guessed(text, message):
-    with pytest.raises(MoneyError, match=message):
-        parse_csv_amount(text)
 
 
 @pytest.mark.parametrize(
