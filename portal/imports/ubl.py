@@ -406,20 +406,46 @@ def _same_name(a: str, b: str) -> bool:
     return bool(a) and re.sub(r"\W+", "", a.casefold()) == re.sub(r"\W+", "", b.casefold())
 
 
-def _store(session: Session, organisation_id: int, document: ParsedDocument, actor_user_id: int | None):
+def _store(session: Session, organisation_id: int, document: ParsedDocument, actor_user_id: int | None) -> ImportResult:
     result = ImportResult()
-    buyer = document.buyer
+    _refuse_a_purchase_invoice(session, organisation_id, document)
+    corrected = _corrected_invoice(session, organisation_id, document)
+    debtor = _known_debtor(session, organisation_id, document, corrected)
+    if debtor is None:
+        debtor = _create_buyer(session, organisation_id, document.buyer, actor_user_id)
+        result.debtors_created = 1
+    invoice = _create_document(session, organisation_id, debtor.id, document, corrected, actor_user_id)
+    if document.kind == "credit_note":
+        result.credit_notes = 1
+        result.allocated = session.scalar(
+            select(func.count()).select_from(Allocation).where(Allocation.credit_note_id == invoice.id)
+        )
+    else:
+        result.invoices = 1
+    if document.due_date_statutory:
+        result.notes.append(_note_statutory_due_date(session, organisation_id, invoice, document, actor_user_id))
+    result.invoice_ids.append(invoice.id)
+    return result
+
+
+def _refuse_a_purchase_invoice(session: Session, organisation_id: int, document: ParsedDocument) -> None:
+    """An e-invoice addressed to the organisation itself is one it received (a purchase invoice, which comes as UBL
+    too): not a claim on a customer. Stored, it would be chased from the organisation."""
     organisation = session.get(Organisation, organisation_id)
-    if _same_name(buyer.name, organisation.name):
-        # An e-invoice addressed to the organisation itself is one it received (a purchase invoice, which comes
-        # as UBL too): not a claim on a customer. Stored, it would be chased from the organisation.
+    if _same_name(document.buyer.name, organisation.name):
         seller = f" from {document.seller}" if document.seller else ""
         raise _refuse(
             f"this {document.kind.replace('_', ' ')} is addressed to {organisation.name} itself: one you "
             f"received{seller}, not one to collect",
             BUYER,
         )
-    corrected = _corrected_invoice(session, organisation_id, document)
+
+
+def _known_debtor(
+    session: Session, organisation_id: int, document: ParsedDocument, corrected: Invoice | None
+) -> Debtor | None:
+    """The buyer as a debtor of the organisation's, if it has it; a credit note's is that of the invoice it corrects."""
+    buyer = document.buyer
     debtor = find_debtor(
         session,
         organisation_id,
@@ -427,43 +453,56 @@ def _store(session: Session, organisation_id: int, document: ParsedDocument, act
         vat_number=buyer.vat_number,
         name=buyer.name,
     )
-    if corrected is not None:
-        if debtor is None:
-            # A credit note for one of our invoices is for that invoice's debtor, however it spells the buyer.
-            debtor = session.get(Debtor, corrected.debtor_id)
-        elif debtor.id != corrected.debtor_id:
-            raise _refuse(
-                f"credit note {document.number} corrects invoice {corrected.number} of {corrected.debtor.name}, "
-                f"but its buyer is {debtor.name}",
-                "cac:BillingReference",
-            )
+    if corrected is None:
+        return debtor
     if debtor is None:
-        country = buyer.country or "NL"
-        details = {
-            "address": buyer.address[: MAX_LENGTHS["address"]],
-            "postcode": buyer.postcode,
-            "city": buyer.city,
-            "country": country,
-            "vat_number": buyer.vat_number,
-            "company_number": buyer.company_number,
-        }
-        debtor = create_debtor(
-            session,
-            organisation_id,
-            name=buyer.name,
-            kind="business",
-            language="nl" if country == "NL" else "en",
-            email=buyer.email,
-            actor_user_id=actor_user_id,
-            **details,
+        # A credit note for one of our invoices is for that invoice's debtor, however it spells the buyer.
+        return session.get(Debtor, corrected.debtor_id)
+    if debtor.id != corrected.debtor_id:
+        raise _refuse(
+            f"credit note {document.number} corrects invoice {corrected.number} of {corrected.debtor.name}, "
+            f"but its buyer is {debtor.name}",
+            "cac:BillingReference",
         )
-        result.debtors_created = 1
+    return debtor
+
+
+def _create_buyer(session: Session, organisation_id: int, buyer: Buyer, actor_user_id: int | None) -> Debtor:
+    country = buyer.country or "NL"
+    details = {
+        "address": buyer.address[: MAX_LENGTHS["address"]],
+        "postcode": buyer.postcode,
+        "city": buyer.city,
+        "country": country,
+        "vat_number": buyer.vat_number,
+        "company_number": buyer.company_number,
+    }
+    return create_debtor(
+        session,
+        organisation_id,
+        name=buyer.name,
+        kind="business",
+        language="nl" if country == "NL" else "en",
+        email=buyer.email,
+        actor_user_id=actor_user_id,
+        **details,
+    )
+
+
+def _create_document(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    document: ParsedDocument,
+    corrected: Invoice | None,
+    actor_user_id: int | None,
+) -> Invoice:
     # create_invoice allocates a credit note to the invoice it corrects; with nothing to allocate it would refuse.
     link = corrected is not None and document.payable > ZERO
     invoice = create_invoice(
         session,
         organisation_id,
-        debtor.id,
+        debtor_id,
         number=document.number,
         issue_date=document.issue_date,
         due_date=document.due_date,
@@ -479,29 +518,25 @@ def _store(session: Session, organisation_id: int, document: ParsedDocument, act
     if corrected is not None and not link:
         invoice.corrects_invoice_id = corrected.id
     session.flush()
-    if document.kind == "credit_note":
-        result.credit_notes = 1
-        result.allocated = session.scalar(
-            select(func.count()).select_from(Allocation).where(Allocation.credit_note_id == invoice.id)
-        )
-    else:
-        result.invoices = 1
-    if document.due_date_statutory:
-        note = (
-            f"{document.number} states no due date: due {document.due_date.isoformat()}, "
-            f"{STATUTORY_TERM_DAYS} days after its date (the statutory term)"
-        )
-        result.notes.append(note)
-        events.record(
-            session,
-            organisation_id,
-            EventKind.INVOICE_DUE_DATE_STATUTORY,
-            actor_user_id=actor_user_id,
-            debtor_id=debtor.id,
-            invoice_id=invoice.id,
-            number=document.number,
-            due_date=document.due_date.isoformat(),
-            days=STATUTORY_TERM_DAYS,
-        )
-    result.invoice_ids.append(invoice.id)
-    return result
+    return invoice
+
+
+def _note_statutory_due_date(
+    session: Session, organisation_id: int, invoice: Invoice, document: ParsedDocument, actor_user_id: int | None
+) -> str:
+    """An event on the invoice's timeline and a note for the outcome: the due date is the statutory one."""
+    events.record(
+        session,
+        organisation_id,
+        EventKind.INVOICE_DUE_DATE_STATUTORY,
+        actor_user_id=actor_user_id,
+        debtor_id=invoice.debtor_id,
+        invoice_id=invoice.id,
+        number=document.number,
+        due_date=document.due_date.isoformat(),
+        days=STATUTORY_TERM_DAYS,
+    )
+    return (
+        f"{document.number} states no due date: due {document.due_date.isoformat()}, "
+        f"{STATUTORY_TERM_DAYS} days after its date (the statutory term)"
+    )
