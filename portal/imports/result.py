@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from portal.errors import DomainError
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -14,12 +16,12 @@ class RowError:
         return f"{where}{f' ({self.field})' if self.field else ''}: {self.message}"
 
 
-class ImportRefused(ValueError):
+class ImportRefused(DomainError):
     """The file was refused as a whole; ``errors`` names each bad row. Nothing was stored."""
 
     def __init__(self, errors: list[RowError]):
         self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors[:5]) + (" ..." if len(errors) > 5 else ""))
+        super().__init__("; ".join(str(e) for e in errors[:5]) + (" ..." if len(errors) > 5 else ""), "file")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from portal import events
 from portal.arrangements.models import Installment
 from portal.debtors.models import Debtor
+from portal.errors import DomainError
 from portal.events import EventKind
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
@@ -40,7 +41,7 @@ from portal.types import utcnow
 RANK = {"creating": 0, "open": 1, "pending": 2, "authorized": 3, "paid": 4, "failed": 4, "canceled": 4, "expired": 4}
 
 
-class PaymentError(Exception):
+class PaymentError(DomainError):
     """Something the debtor asked for that cannot be paid online; the message can be shown to them."""
 
 
