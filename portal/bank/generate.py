@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from lxml import etree
+from sqlalchemy import exists, select
 
 from portal.invoices.models import Invoice
 from portal.ledger.service import due_now
@@ -80,8 +81,6 @@ def sample_for(session, organisation, today: date, count: int = 12) -> bytes:
     Invoices with a reminder on the schedule come first, oldest due first (what is paid then leaves the schedule:
     the point of importing statements), and each is paid what it owes today: with the interest and collection
     costs a reminder added, which a debtor's payment of the reminder's total includes."""
-    from sqlalchemy import exists, select
-
     scheduled = exists().where(
         ReminderItem.invoice_id == Invoice.id,
         ReminderItem.dropped == "",

@@ -2,7 +2,7 @@
 match a payment to one or more invoices, or mark it as not a customer payment. Export booked payments for the
 books."""
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -175,8 +175,6 @@ def bank_dismiss(transaction_id: int):
 @bp.get("/bank/sample.xml")
 def bank_sample():
     """A camt.053 statement of today paying some of your open invoices, to try the import with."""
-    from flask import Response
-
     organisation = current_user.organisation
     content = sample_for(db.session, organisation, organisation.today())
     return Response(
