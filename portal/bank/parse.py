@@ -187,6 +187,26 @@ def _xml(content: bytes):
 def parse_camt(content: bytes) -> Statement:
     root = _xml(content)
     namespace = etree.QName(root).namespace or ""
+    statements = _camt_statements(root, namespace)
+    entry_fields, transaction_fields = _Fields(namespace, _ENTRY_FIELDS), _Fields(namespace, _TRANSACTION_FIELDS)
+    result = Statement(format="camt053", account="")
+    for s, stmt in enumerate(statements, 1):
+        account = _text(stmt, "Acct/Id/IBAN") or _text(stmt, "Acct/Id/Othr/Id")
+        if not account:
+            raise StatementError(f"statement {s}: no account (Acct/Id/IBAN)")
+        result.account = result.account or account
+        result.statement_id = result.statement_id or _text(stmt, "Id")
+        for n, entry in enumerate(_children(stmt, "Ntry"), 1):
+            # Positions count the transactions kept so far, so an entry's first is one past them.
+            parts = _camt_entry(
+                entry, f"statement {s}, entry {n}", entry_fields, transaction_fields, len(result.entries)
+            )
+            result.entries.extend(parts)
+    return result
+
+
+def _camt_statements(root, namespace: str) -> list:
+    """The file's statements (Stmt), once the file is known to be a camt.053 of a version Duly reads."""
     version = re.search(r"camt\.053\.001\.(\d\d)", namespace)
     if etree.QName(root).localname != "Document" or _find(root, "BkToCstmrStmt") is None:
         raise StatementError("not a camt.053 statement: no Document/BkToCstmrStmt")
@@ -195,63 +215,88 @@ def parse_camt(content: bytes) -> Statement:
     statements = _children(_find(root, "BkToCstmrStmt"), "Stmt")
     if not statements:
         raise StatementError("the file holds no statement (Stmt)")
-    entry_fields, transaction_fields = _Fields(namespace, _ENTRY_FIELDS), _Fields(namespace, _TRANSACTION_FIELDS)
-    result = Statement(format="camt053", account="")
-    position = 0
-    for s, stmt in enumerate(statements, 1):
-        account = _text(stmt, "Acct/Id/IBAN") or _text(stmt, "Acct/Id/Othr/Id")
-        if not account:
-            raise StatementError(f"statement {s}: no account (Acct/Id/IBAN)")
-        result.account = result.account or account
-        result.statement_id = result.statement_id or _text(stmt, "Id")
-        for n, entry in enumerate(_children(stmt, "Ntry"), 1):
-            where = f"statement {s}, entry {n}"
-            fields = entry_fields(entry)
-            if (fields["status_code"] or fields["status"]) not in ("BOOK", ""):
-                continue  # pending or information only: not booked yet
-            total, currency = _amount(fields["amount"], fields["currency"], entry, "Amt", where)
-            indicator = fields["indicator"]
-            if indicator not in ("CRDT", "DBIT"):
-                raise StatementError(f"{where}: CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
-            reversal = fields["reversal"].lower() == "true"
-            booked = _date(fields["booked"], fields["booked_at"], "BookgDt", where)
-            valued = _date(fields["valued"], fields["valued_at"], "ValDt", where, required=False)
-            credit = indicator == "CRDT"
-            party = "debtor" if credit else "creditor"
-            details = [tx for nd in _children(entry, "NtryDtls") for tx in _children(nd, "TxDtls")]
-            parts = []
-            for tx in details or [None]:
-                amount, tx_currency = (total, currency)
-                tx_fields = transaction_fields(tx) if tx is not None else dict.fromkeys(_TRANSACTION_FIELDS, "")
-                if tx is not None and len(details) > 1:
-                    amount, tx_currency = _amount(
-                        tx_fields["amount"], tx_fields["currency"], tx, "AmtDtls/TxAmt/Amt", f"{where}, transaction"
-                    )
-                return_reason = tx_fields["return_reason"]
-                unstructured = " ".join(u.text or "" for u in _all(tx, "RmtInf/Ustrd")) if tx is not None else ""
-                position += 1
-                parts.append(
-                    Entry(
-                        booking_date=booked,
-                        value_date=valued,
-                        amount=amount,
-                        currency=tx_currency or currency,
-                        credit=credit,
-                        is_return=reversal or bool(return_reason),
-                        return_reason=return_reason or ("reversal" if reversal else ""),
-                        name=tx_fields[party],
-                        iban=tx_fields[f"{party}_iban"],
-                        reference=tx_fields["reference"],
-                        end_to_end=_end_to_end(tx_fields["end_to_end"]),
-                        remittance=" ".join(filter(None, [unstructured, fields["information"]])),
-                        bank_reference=fields["bank_reference"],
-                        position=position,
-                    )
-                )
-            if len(parts) > 1 and sum((p.amount for p in parts), Decimal("0")) != total:
-                raise StatementError(f"{where}: its transactions add up to {sum(p.amount for p in parts)}, not {total}")
-            result.entries.extend(parts)
-    return result
+    return statements
+
+
+@dataclass
+class _Booking:
+    """What an entry (Ntry) says for all of its transactions: amount, direction, dates, the bank's texts."""
+
+    where: str
+    total: Decimal
+    currency: str
+    credit: bool
+    reversal: bool
+    booked: date
+    valued: date | None
+    information: str
+    bank_reference: str
+
+
+def _camt_entry(entry, where: str, entry_fields: _Fields, transaction_fields: _Fields, before: int) -> list[Entry]:
+    """An entry's transactions (one for an entry without details), numbered on from ``before``; none for an entry
+    that is not booked yet."""
+    booking = _camt_booking(entry_fields(entry), entry, where)
+    if booking is None:
+        return []
+    details = [tx for nd in _children(entry, "NtryDtls") for tx in _children(nd, "TxDtls")]
+    parts = [
+        _camt_transaction(booking, tx, transaction_fields, len(details) > 1, before + k)
+        for k, tx in enumerate(details or [None], 1)
+    ]
+    if len(parts) > 1 and sum((p.amount for p in parts), Decimal("0")) != booking.total:
+        raise StatementError(f"{where}: its transactions add up to {sum(p.amount for p in parts)}, not {booking.total}")
+    return parts
+
+
+def _camt_booking(fields: dict[str, str], entry, where: str) -> _Booking | None:
+    if (fields["status_code"] or fields["status"]) not in ("BOOK", ""):
+        return None  # pending or information only: not booked yet
+    total, currency = _amount(fields["amount"], fields["currency"], entry, "Amt", where)
+    indicator = fields["indicator"]
+    if indicator not in ("CRDT", "DBIT"):
+        raise StatementError(f"{where}: CdtDbtInd must be CRDT or DBIT, not {indicator!r}")
+    return _Booking(
+        where=where,
+        total=total,
+        currency=currency,
+        credit=indicator == "CRDT",
+        reversal=fields["reversal"].lower() == "true",
+        booked=_date(fields["booked"], fields["booked_at"], "BookgDt", where),
+        valued=_date(fields["valued"], fields["valued_at"], "ValDt", where, required=False),
+        information=fields["information"],
+        bank_reference=fields["bank_reference"],
+    )
+
+
+def _camt_transaction(booking: _Booking, tx, transaction_fields: _Fields, split: bool, position: int) -> Entry:
+    """One transaction of an entry (``tx`` None: the entry itself); ``split``: the entry has several, each with its
+    own amount."""
+    amount, currency = booking.total, booking.currency
+    tx_fields = transaction_fields(tx) if tx is not None else dict.fromkeys(_TRANSACTION_FIELDS, "")
+    if split:
+        amount, currency = _amount(
+            tx_fields["amount"], tx_fields["currency"], tx, "AmtDtls/TxAmt/Amt", f"{booking.where}, transaction"
+        )
+    return_reason = tx_fields["return_reason"]
+    unstructured = " ".join(u.text or "" for u in _all(tx, "RmtInf/Ustrd")) if tx is not None else ""
+    party = "debtor" if booking.credit else "creditor"
+    return Entry(
+        booking_date=booking.booked,
+        value_date=booking.valued,
+        amount=amount,
+        currency=currency or booking.currency,
+        credit=booking.credit,
+        is_return=booking.reversal or bool(return_reason),
+        return_reason=return_reason or ("reversal" if booking.reversal else ""),
+        name=tx_fields[party],
+        iban=tx_fields[f"{party}_iban"],
+        reference=tx_fields["reference"],
+        end_to_end=_end_to_end(tx_fields["end_to_end"]),
+        remittance=" ".join(filter(None, [unstructured, booking.information])),
+        bank_reference=booking.bank_reference,
+        position=position,
+    )
 
 
 def _all(element, path: str) -> list:
