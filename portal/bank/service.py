@@ -26,6 +26,7 @@ from portal.imports.service import ProgressWriter
 from portal.invoices.models import Invoice
 from portal.invoices.references import is_valid_betalingskenmerk, normalise
 from portal.jobs import enqueue_after_commit
+from portal.ledger import batch
 from portal.ledger import service as ledger
 from portal.ledger.claims import has_charges
 from portal.ledger.models import Payment
@@ -161,7 +162,7 @@ def import_statement(
                 bookings.append(
                     (
                         values,
-                        ledger.NewPayment(
+                        batch.NewPayment(
                             debtor_id,
                             entry.amount,
                             entry.currency,
@@ -194,7 +195,7 @@ def import_statement(
             summary.counts[values["status"]] -= 1
             values.update(status="suggested", how="same amount", candidates=found[:MAX_CANDIDATES])
             summary.counts["suggested"] += 1
-    payment_ids = ledger.record_payments(
+    payment_ids = batch.record_payments(
         session, organisation_id, [p for _, p in bookings], method="bank", actor_user_id=actor_user_id
     )
     for (values, _), payment_id in zip(bookings, payment_ids, strict=True):

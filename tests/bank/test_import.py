@@ -13,7 +13,7 @@ from portal.bank.models import BankStatement, BankTransaction, DebtorAccount
 from portal.bank.parse import StatementError
 from portal.bank.service import import_statement
 from portal.events import Event
-from portal.ledger import service as ledger
+from portal.ledger import batch
 from portal.ledger.models import Payment
 from portal.ledger.service import ledger_discrepancies
 from portal.reminders.models import Reminder, ReminderItem
@@ -243,9 +243,9 @@ def test_same_amount_suggests_the_five_oldest_due_and_not_what_the_statement_pai
 def test_the_cycle_collector_waits_for_the_import_and_runs_again_after(db_session, books, monkeypatch):
     organisation, ann, bob, inv = books
     seen = []
-    record_payments = ledger.record_payments
+    record_payments = batch.record_payments
     monkeypatch.setattr(
-        ledger, "record_payments", lambda *a, **kw: seen.append(gc.isenabled()) or record_payments(*a, **kw)
+        batch, "record_payments", lambda *a, **kw: seen.append(gc.isenabled()) or record_payments(*a, **kw)
     )
 
     _import(db_session, organisation, [Credit(Decimal("121.00"), name="Ann", text="A-1")])

@@ -8,15 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.events import Event
+from portal.ledger.batch import NewPayment, record_payments
 from portal.ledger.models import Allocation, DebtorBalance, OpenInvoiceTotal, Payment
-from portal.ledger.service import (
-    LedgerError,
-    NewPayment,
-    change_total,
-    ledger_discrepancies,
-    record_payment,
-    record_payments,
-)
+from portal.ledger.service import LedgerError, change_total, ledger_discrepancies, record_payment
 from tests.factories import make_debtor, make_invoice, make_organisation
 
 DAY = date(2026, 11, 20)
