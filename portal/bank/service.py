@@ -8,6 +8,7 @@ reconciliation queue. Returns reverse the payment they took back. The whole stat
 that cannot be read, or a failure half-way, leaves nothing behind.
 """
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -91,126 +92,17 @@ def import_statement(
     matching has come. The caller commits."""
     statement = parse(content)
     keys = dedup_keys(statement)
-    known = set()
-    for among in bulk.among(session, BankTransaction.dedup_key, keys):
-        known.update(
-            session.scalars(
-                select(BankTransaction.dedup_key).where(BankTransaction.organisation_id == organisation_id, among)
-            )
-        )
-    if record is None:
-        record = BankStatement(
-            organisation_id=organisation_id, filename=filename[:255], created_by_user_id=actor_user_id
-        )
-        session.add(record)
-    record.format, record.account = statement.format, statement.account[:40]
-    record.statement_ref = statement.statement_id[:100]
-    session.flush()
+    known = _known_keys(session, organisation_id, keys)
+    record = _statement_record(session, organisation_id, statement, record, filename, actor_user_id)
     summary = Summary(statement_id=record.id, entries=len(statement.entries))
     fresh = [(entry, key) for entry, key in zip(statement.entries, keys, strict=True) if key not in known]
     summary.known = len(statement.entries) - len(fresh)
     matcher = Matcher(session, organisation_id, [entry for entry, _ in fresh])
-    remaining: dict[int, Decimal] = {}  # what an invoice has open after the statement's earlier credits
-    rows, bookings, returns, by_amount = [], [], [], []
-    for done, (entry, key) in enumerate(fresh):
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, len(fresh))
-        values = {
-            "organisation_id": organisation_id,
-            "statement_id": record.id,
-            "dedup_key": key,
-            "account": statement.account[:40],
-            "booking_date": entry.booking_date,
-            "amount": entry.amount,
-            "currency": entry.currency,
-            "credit": entry.credit,
-            "is_return": entry.is_return,
-            "return_reason": entry.return_reason[:40],
-            "name": entry.name[:200],
-            "iban": normalise(entry.iban)[:40],
-            "reference": normalise(entry.reference)[:40],
-            "end_to_end": entry.end_to_end[:100],
-            "remittance": entry.remittance[:500],
-            "bank_reference": entry.bank_reference[:100],
-            "status": "unmatched",
-            "how": "",
-            "candidates": [],
-            "payment_id": None,
-            "debtor_id": None,
-        }
-        if entry.is_return:
-            returns.append(values)  # after the others: it may take back a payment booked above
-            continue
-        rows.append(values)
-        if not entry.credit:
-            values.update(status="ignored", how="money going out")
-        else:
-            found = matcher.match(entry)
-            if found.certain:
-                allocations, left = [], entry.amount
-                due = _due(session, found.invoices, entry.booking_date)
-                for invoice in found.invoices:
-                    open_now = remaining.get(invoice.id, due[invoice.id])
-                    part = min(left, open_now)
-                    if part > ZERO:
-                        allocations.append((invoice.id, part))
-                        remaining[invoice.id] = open_now - part
-                        left -= part
-                debtor_id = found.invoices[0].debtor_id
-                values.update(status="booked", how=found.how[:200], debtor_id=debtor_id)
-                reference = entry.reference or entry.end_to_end or entry.bank_reference or entry.remittance
-                bookings.append(
-                    (
-                        values,
-                        batch.NewPayment(
-                            debtor_id,
-                            entry.amount,
-                            entry.currency,
-                            entry.booking_date,
-                            reference[:100],
-                            allocations,
-                            how=f"bank: {found.how}",
-                        ),
-                    )
-                )
-            else:
-                if found.by_amount:
-                    by_amount.append((values, entry))
-                candidates = [i.id for i in found.invoices[:MAX_CANDIDATES]]
-                values.update(
-                    status="suggested" if candidates else "unmatched",
-                    how=found.how[:200],
-                    candidates=candidates,
-                    debtor_id=found.debtor_id,
-                )
-        summary.counts[values["status"]] += 1
-    # Credits that name nothing we know: open invoices of exactly their amount, looked up together.
-    candidates = matcher.of_amounts(
-        {(entry.amount, entry.currency) for _, entry in by_amount},
-        max((entry.booking_date for _, entry in by_amount), default=None),
-    )
-    for values, entry in by_amount:
-        found = [i for i in candidates.get((entry.amount, entry.currency), []) if i not in remaining]
-        if found:
-            summary.counts[values["status"]] -= 1
-            values.update(status="suggested", how="same amount", candidates=found[:MAX_CANDIDATES])
-            summary.counts["suggested"] += 1
-    payment_ids = batch.record_payments(
-        session, organisation_id, [p for _, p in bookings], method="bank", actor_user_id=actor_user_id
-    )
-    for (values, _), payment_id in zip(bookings, payment_ids, strict=True):
-        values["payment_id"] = payment_id
-    now = utcnow()
-    bulk.insert_rows(session, BankTransaction.__table__, [{**row, "created_at": now} for row in rows])
-    _learn_accounts(session, organisation_id, {v["iban"]: v["debtor_id"] for v, _ in bookings if v["iban"]})
-    for values in returns:
-        tx = BankTransaction(**values)
-        session.add(tx)
-        session.flush()
-        _return(session, tx)
-        # Counted as what it became: returned (a payment taken back), or unmatched (waiting to be set aside).
-        summary.counts[tx.status] += 1
-    session.flush()
+    row = functools.partial(_transaction_row, organisation_id, record.id, statement.account)
+    sorting = _sort(session, matcher, fresh, row, summary, progress)
+    _suggest_same_amounts(matcher, sorting, summary)
+    _write(session, organisation_id, sorting, actor_user_id)
+    _take_back_returns(session, sorting.returns, summary)
     if progress is not None:
         progress(len(fresh), len(fresh))
     record.counts = {"entries": summary.entries, "known": summary.known, **{k: summary.counts[k] for k in SUMMARY_KEYS}}
@@ -224,6 +116,180 @@ def import_statement(
         **record.counts,
     )
     return summary
+
+
+def _known_keys(session: Session, organisation_id: int, keys: list[str]) -> set[str]:
+    """The keys of transactions an earlier statement brought in already: those are never booked twice."""
+    known = set()
+    for among in bulk.among(session, BankTransaction.dedup_key, keys):
+        known.update(
+            session.scalars(
+                select(BankTransaction.dedup_key).where(BankTransaction.organisation_id == organisation_id, among)
+            )
+        )
+    return known
+
+
+def _statement_record(
+    session: Session,
+    organisation_id: int,
+    statement: Statement,
+    record: BankStatement | None,
+    filename: str,
+    actor_user_id: int | None,
+) -> BankStatement:
+    """The statement's row (the uploaded one, else a new one) with what the file says of itself, flushed: its
+    transactions need its id."""
+    if record is None:
+        record = BankStatement(
+            organisation_id=organisation_id, filename=filename[:255], created_by_user_id=actor_user_id
+        )
+        session.add(record)
+    record.format, record.account = statement.format, statement.account[:40]
+    record.statement_ref = statement.statement_id[:100]
+    session.flush()
+    return record
+
+
+def _transaction_row(organisation_id: int, statement_id: int, account: str, entry: Entry, key: str) -> dict:
+    """A transaction's row as it would be stored unmatched; matching fills in the rest."""
+    return {
+        "organisation_id": organisation_id,
+        "statement_id": statement_id,
+        "dedup_key": key,
+        "account": account[:40],
+        "booking_date": entry.booking_date,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "credit": entry.credit,
+        "is_return": entry.is_return,
+        "return_reason": entry.return_reason[:40],
+        "name": entry.name[:200],
+        "iban": normalise(entry.iban)[:40],
+        "reference": normalise(entry.reference)[:40],
+        "end_to_end": entry.end_to_end[:100],
+        "remittance": entry.remittance[:500],
+        "bank_reference": entry.bank_reference[:100],
+        "status": "unmatched",
+        "how": "",
+        "candidates": [],
+        "payment_id": None,
+        "debtor_id": None,
+    }
+
+
+@dataclass
+class _Sorting:
+    """A statement's new transactions as matching sorted them, before any is written."""
+
+    rows: list[dict] = field(default_factory=list)  # all but the returns, in the file's order
+    bookings: list[tuple[dict, batch.NewPayment]] = field(default_factory=list)
+    returns: list[dict] = field(default_factory=list)
+    by_amount: list[tuple[dict, Entry]] = field(default_factory=list)  # naming nothing we know
+    remaining: dict[int, Decimal] = field(default_factory=dict)  # what an invoice has open after earlier credits
+
+
+def _sort(session: Session, matcher: "Matcher", fresh: list, row, summary: Summary, progress) -> _Sorting:
+    """Each new transaction matched in the file's order, so that an invoice two credits pay is paid by the first.
+    ``row(entry, key)``: its row, unmatched."""
+    sorting = _Sorting()
+    for done, (entry, key) in enumerate(fresh):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(fresh))
+        values = row(entry, key)
+        if entry.is_return:
+            sorting.returns.append(values)  # after the others: it may take back a payment booked above
+            continue
+        sorting.rows.append(values)
+        if not entry.credit:
+            values.update(status="ignored", how="money going out")
+        else:
+            _match_credit(session, matcher, entry, values, sorting)
+        summary.counts[values["status"]] += 1
+    return sorting
+
+
+def _match_credit(session: Session, matcher: "Matcher", entry: Entry, values: dict, sorting: _Sorting) -> None:
+    """A credit booked when the match is certain, else suggested (with candidates) or left unmatched."""
+    found = matcher.match(entry)
+    if found.certain:
+        payment = _new_payment(session, found, entry, sorting.remaining)
+        values.update(status="booked", how=found.how[:200], debtor_id=payment.debtor_id)
+        sorting.bookings.append((values, payment))
+        return
+    if found.by_amount:
+        sorting.by_amount.append((values, entry))
+    candidates = [i.id for i in found.invoices[:MAX_CANDIDATES]]
+    values.update(
+        status="suggested" if candidates else "unmatched",
+        how=found.how[:200],
+        candidates=candidates,
+        debtor_id=found.debtor_id,
+    )
+
+
+def _new_payment(session: Session, found: "Found", entry: Entry, remaining: dict[int, Decimal]) -> batch.NewPayment:
+    """The payment a certain match books: its invoices paid in order, each as far as it is still open after the
+    statement's earlier credits; what is left is the debtor's credit."""
+    allocations, left = [], entry.amount
+    due = _due(session, found.invoices, entry.booking_date)
+    for invoice in found.invoices:
+        open_now = remaining.get(invoice.id, due[invoice.id])
+        part = min(left, open_now)
+        if part > ZERO:
+            allocations.append((invoice.id, part))
+            remaining[invoice.id] = open_now - part
+            left -= part
+    reference = entry.reference or entry.end_to_end or entry.bank_reference or entry.remittance
+    return batch.NewPayment(
+        found.invoices[0].debtor_id,
+        entry.amount,
+        entry.currency,
+        entry.booking_date,
+        reference[:100],
+        allocations,
+        how=f"bank: {found.how}",
+    )
+
+
+def _suggest_same_amounts(matcher: "Matcher", sorting: _Sorting, summary: Summary) -> None:
+    """Credits that name nothing we know: open invoices of exactly their amount, looked up together (not those this
+    statement pays)."""
+    candidates = matcher.of_amounts(
+        {(entry.amount, entry.currency) for _, entry in sorting.by_amount},
+        max((entry.booking_date for _, entry in sorting.by_amount), default=None),
+    )
+    for values, entry in sorting.by_amount:
+        found = [i for i in candidates.get((entry.amount, entry.currency), []) if i not in sorting.remaining]
+        if found:
+            summary.counts[values["status"]] -= 1
+            values.update(status="suggested", how="same amount", candidates=found[:MAX_CANDIDATES])
+            summary.counts["suggested"] += 1
+
+
+def _write(session: Session, organisation_id: int, sorting: _Sorting, actor_user_id: int | None) -> None:
+    """The certain matches booked in one go, then every transaction but the returns stored, then the accounts the
+    booked credits came from remembered for their debtors."""
+    payment_ids = batch.record_payments(
+        session, organisation_id, [p for _, p in sorting.bookings], method="bank", actor_user_id=actor_user_id
+    )
+    for (values, _), payment_id in zip(sorting.bookings, payment_ids, strict=True):
+        values["payment_id"] = payment_id
+    now = utcnow()
+    bulk.insert_rows(session, BankTransaction.__table__, [{**row, "created_at": now} for row in sorting.rows])
+    _learn_accounts(session, organisation_id, {v["iban"]: v["debtor_id"] for v, _ in sorting.bookings if v["iban"]})
+
+
+def _take_back_returns(session: Session, returns: list[dict], summary: Summary) -> None:
+    """Returns one by one, after the credits: a return may take back a payment this statement booked."""
+    for values in returns:
+        tx = BankTransaction(**values)
+        session.add(tx)
+        session.flush()
+        _return(session, tx)
+        # Counted as what it became: returned (a payment taken back), or unmatched (waiting to be set aside).
+        summary.counts[tx.status] += 1
+    session.flush()
 
 
 @dataclass
