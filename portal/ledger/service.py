@@ -292,22 +292,40 @@ def record_payment(
                 reference=reference,
             )
             if allocations:
-                if sum((a for _, a in allocations), ZERO) > amount:
-                    raise LedgerError("the allocations add up to more than the payment")
-                for invoice_id, part in allocations:
-                    allocate_in_order(session, payment, invoice_id, part, actor_user_id=actor_user_id, how=how)
+                _allocate_as_named(session, payment, amount, allocations, actor_user_id=actor_user_id, how=how)
             elif auto_allocate:
-                invoices = open_invoices(session, organisation_id, debtor_id, currency)
-                due = due_now(session, invoices, received_on)
-                for invoice in invoices:
-                    if payment.unallocated_amount == ZERO:
-                        break
-                    part = min(due[invoice.id], payment.unallocated_amount)
-                    allocate_in_order(session, payment, invoice.id, part, actor_user_id=actor_user_id)
+                _allocate_oldest_first(session, payment, actor_user_id=actor_user_id)
             return payment
     except LedgerError:
         session.expire_all()  # earlier allocations of this payment were undone with the savepoint
         raise
+
+
+def _allocate_as_named(
+    session: Session,
+    payment: Payment,
+    amount: Decimal,
+    allocations: list[tuple[int, Decimal]],
+    *,
+    actor_user_id: int | None,
+    how: str,
+) -> None:
+    if sum((a for _, a in allocations), ZERO) > amount:
+        raise LedgerError("the allocations add up to more than the payment")
+    for invoice_id, part in allocations:
+        allocate_in_order(session, payment, invoice_id, part, actor_user_id=actor_user_id, how=how)
+
+
+def _allocate_oldest_first(session: Session, payment: Payment, *, actor_user_id: int | None) -> None:
+    """A new payment spread over its debtor's open invoices in its currency, oldest due first, each as far as it is
+    due on the day the money came in; what is left stays the debtor's credit."""
+    invoices = open_invoices(session, payment.organisation_id, payment.debtor_id, payment.currency)
+    due = due_now(session, invoices, payment.received_on)
+    for invoice in invoices:
+        if payment.unallocated_amount == ZERO:
+            break
+        part = min(due[invoice.id], payment.unallocated_amount)
+        allocate_in_order(session, payment, invoice.id, part, actor_user_id=actor_user_id)
 
 
 def reverse_payment(
@@ -326,42 +344,13 @@ def reverse_payment(
         raise LedgerError("no such payment")
     if payment.reversed_amount + amount > payment.amount:
         raise LedgerError(f"payment {payment.id} has only {payment.amount - payment.reversed_amount} left to reverse")
-    reopened: list[Invoice] = []
     with _one_step(session, payment):
         left = amount
         from_credit = min(left, payment.unallocated_amount)
         if from_credit:
             _take_from_payment(session, payment, from_credit)
             left -= from_credit
-        allocations = session.scalars(
-            select(Allocation).where(Allocation.payment_id == payment.id).order_by(Allocation.id.desc())
-        ).all()
-        for allocation in allocations:
-            if left == ZERO:
-                break
-            part = min(left, allocation.amount)
-            left -= part
-            invoice = allocation.invoice
-            _give_back_to_invoice(session, invoice, part, allocation.component)
-            if part == allocation.amount:
-                session.delete(allocation)
-            else:
-                allocation.amount -= part
-            reopened.append(invoice)
-            events.record(
-                session,
-                payment.organisation_id,
-                EventKind.INVOICE_PAYMENT_REVERSED,
-                debtor_id=invoice.debtor_id,
-                invoice_id=invoice.id,
-                payment_id=payment.id,
-                actor_user_id=actor_user_id,
-                number=invoice.number,
-                amount=part,
-                currency=invoice.currency,
-                open_amount=invoice.open_amount,
-                why=why,
-            )
+        left, reopened = _take_back_allocations(session, payment, left, why=why, actor_user_id=actor_user_id)
         if left:
             raise LedgerError(f"payment {payment.id} has less than {amount} booked")
         session.execute(
@@ -383,6 +372,44 @@ def reverse_payment(
         why=why,
     )
     return reopened
+
+
+def _take_back_allocations(
+    session: Session, payment: Payment, left: Decimal, *, why: str, actor_user_id: int | None
+) -> tuple[Decimal, list[Invoice]]:
+    """Up to ``left`` taken back from a payment's allocations, the latest first, each reopening its invoice. Returns
+    what could not be taken back and the invoices reopened."""
+    reopened: list[Invoice] = []
+    allocations = session.scalars(
+        select(Allocation).where(Allocation.payment_id == payment.id).order_by(Allocation.id.desc())
+    ).all()
+    for allocation in allocations:
+        if left == ZERO:
+            break
+        part = min(left, allocation.amount)
+        left -= part
+        invoice = allocation.invoice
+        _give_back_to_invoice(session, invoice, part, allocation.component)
+        if part == allocation.amount:
+            session.delete(allocation)
+        else:
+            allocation.amount -= part
+        reopened.append(invoice)
+        events.record(
+            session,
+            payment.organisation_id,
+            EventKind.INVOICE_PAYMENT_REVERSED,
+            debtor_id=invoice.debtor_id,
+            invoice_id=invoice.id,
+            payment_id=payment.id,
+            actor_user_id=actor_user_id,
+            number=invoice.number,
+            amount=part,
+            currency=invoice.currency,
+            open_amount=invoice.open_amount,
+            why=why,
+        )
+    return left, reopened
 
 
 def _give_back_to_invoice(session: Session, invoice: Invoice, amount: Decimal, component: str = "principal") -> None:
