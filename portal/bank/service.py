@@ -13,9 +13,11 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from portal import bulk, events
@@ -649,8 +651,6 @@ def queue_statement(
 def run_statement(session: Session, statement_id: int) -> str:
     """Import a queued statement, all or nothing; safe to run again (a statement not queued is left alone).
     Commits: the claim; then the import with "done", or after its rollback "failed" with the reason."""
-    from sqlalchemy import text, update
-
     claimed = session.execute(
         update(BankStatement)
         .where(BankStatement.id == statement_id, BankStatement.status == "queued")
@@ -663,7 +663,7 @@ def run_statement(session: Session, statement_id: int) -> str:
         return record.status if record else "missing"
     if session.get_bind().dialect.name == "postgresql":
         # One import at a time per organisation (as invoice imports): the same invoices and summary rows.
-        session.execute(text("SELECT pg_advisory_xact_lock(4242, :org)"), {"org": record.organisation_id})
+        session.execute(sql("SELECT pg_advisory_xact_lock(4242, :org)"), {"org": record.organisation_id})
     try:
         summary = import_statement(
             session,
@@ -689,10 +689,6 @@ def run_statement(session: Session, statement_id: int) -> str:
 def sweep(session: Session, now=None) -> list[int]:
     """Statements whose doorbell Redis lost (queued for over a minute): to enqueue again. A run that has been
     going for 30 minutes has lost its worker: failed, nothing of it was kept (one transaction)."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
     now = now or utcnow()
     session.execute(
         update(BankStatement)

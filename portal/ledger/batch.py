@@ -16,7 +16,7 @@ from portal import bulk
 from portal.events import Event, EventKind
 from portal.invoices.models import Invoice
 from portal.ledger.models import Allocation, Payment
-from portal.ledger.service import LedgerError, _check_target, record_payment
+from portal.ledger.service import LedgerError, check_target, record_payment
 from portal.money import ZERO, parse_amount
 from portal.organisations.models import Organisation
 from portal.types import utcnow
@@ -48,7 +48,7 @@ def record_payments(
     invoices = _locked_invoices(session, sorted(wanted))
     for p in payments:
         for invoice_id, _ in p.allocations:
-            _check_target(invoices.get(invoice_id), organisation_id, p.debtor_id, p.currency)
+            check_target(invoices.get(invoice_id), organisation_id, p.debtor_id, p.currency)
     singles = _paying_charges(session, organisation_id, payments, invoices)
     if singles:
         return _book_singles_first(session, organisation_id, payments, singles, method, actor_user_id)
@@ -342,7 +342,7 @@ def _summary_moves(invoices: dict, changes: dict) -> tuple[dict[tuple, list], di
     balances: dict[tuple, list] = {}
     for invoice_id, (left, _) in changes.items():
         invoice = invoices[invoice_id]
-        moves = [(left, 1)] if left > ZERO else []  # open after (an invoice: _check_target), else paid
+        moves = [(left, 1)] if left > ZERO else []  # open after (an invoice: check_target), else paid
         if invoice.kind == "invoice" and invoice.status == "open":
             moves.append((-invoice.open_amount, -1))
         for amount, count in moves:

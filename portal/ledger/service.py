@@ -70,7 +70,7 @@ def _one_step(session: Session, *objects):
         raise
 
 
-def _check_target(invoice: Invoice | None, organisation_id: int, debtor_id: int, currency: str) -> Invoice:
+def check_target(invoice: Invoice | None, organisation_id: int, debtor_id: int, currency: str) -> Invoice:
     if invoice is None or invoice.organisation_id != organisation_id or invoice.kind != "invoice":
         raise LedgerError("no such invoice")
     if invoice.debtor_id != debtor_id:
@@ -100,7 +100,7 @@ def allocate_payment(
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise LedgerError("no such payment")
-    invoice = _check_target(
+    invoice = check_target(
         session.get(Invoice, invoice_id), payment.organisation_id, payment.debtor_id, payment.currency
     )
     # A savepoint makes the two updates one step: if the invoice refuses, the payment keeps its credit.
@@ -207,7 +207,7 @@ def allocate_credit_note(
     credit_note = session.get(Invoice, credit_note_id)
     if credit_note is None or credit_note.kind != "credit_note":
         raise LedgerError("no such credit note")
-    invoice = _check_target(
+    invoice = check_target(
         session.get(Invoice, invoice_id),
         credit_note.organisation_id,
         credit_note.debtor_id,
