@@ -3,11 +3,14 @@
 import itertools
 from datetime import timedelta
 
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from portal.debtors.service import create_debtor
 from portal.ledger.invoices import create_invoice
+from portal.organisations.calendar import next_send_day, window_opens
 from portal.organisations.models import Organisation, User
+from portal.reminders.models import Reminder
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
@@ -69,6 +72,19 @@ def make_invoice(session, debtor, total="100.00", *, days_overdue=None, **values
     )
 
 
+def make_invoice_due(session, debtor, due, total="100.00"):
+    """An invoice issued 30 days before the day it is due."""
+    return make_invoice(session, debtor, total, issue_date=due - timedelta(days=30), due_date=due)
+
+
+def scheduled_invoice_ids(session, debtor) -> set[int]:
+    """The debtor's invoices on a scheduled reminder: what planning put on the schedule."""
+    reminders = session.scalars(
+        select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.status == "scheduled")
+    ).all()
+    return {item.invoice_id for reminder in reminders for item in reminder.items}
+
+
 def today_of(session, organisation_id: int):
     """The organisation's today: what a test means by "today" (never the machine's date.today())."""
     return session.get(Organisation, organisation_id).today()
@@ -80,8 +96,6 @@ def open_send_window(clock, organisation, minutes: int = 1):
 
     For tests of what a reminder sent "today" says: on a Saturday, a holiday or after the send window, planning puts
     it on the next sending day, with that day's interest."""
-    from portal.organisations.calendar import next_send_day, window_opens
-
     day = next_send_day(organisation)
     clock.move_to(window_opens(organisation, day) + timedelta(minutes=minutes), tick=True)
     assert organisation.today() == day

@@ -8,22 +8,10 @@ from sqlalchemy import select
 from portal.events import Event, EventKind
 from portal.ledger.service import record_payment
 from portal.promises import service as promises
-from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice, make_invoice_due, make_organisation, scheduled_invoice_ids
 
 MONDAY = date(2026, 6, 1)
-
-
-def _invoice(session, debtor, due: date, total: str = "100.00"):
-    return make_invoice(session, debtor, total, issue_date=due - timedelta(days=30), due_date=due)
-
-
-def _planned_invoices(session, debtor) -> set[int]:
-    reminders = session.scalars(
-        select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.status == "scheduled")
-    ).all()
-    return {item.invoice_id for reminder in reminders for item in reminder.items}
 
 
 def _setup(session, **org):
@@ -52,9 +40,9 @@ def test_a_new_promise_for_the_same_invoices_replaces_the_earlier_one(db_session
 
 def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_session):
     organisation, debtor = _setup(db_session)
-    paid = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    late = _invoice(db_session, debtor, MONDAY - timedelta(days=20), total="250.00")
-    waiting = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    paid = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
+    late = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20), total="250.00")
+    waiting = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
     kept = promises.promise(db_session, organisation, debtor, [paid.id], MONDAY + timedelta(days=10), MONDAY)
     broken = promises.promise(db_session, organisation, debtor, [late.id], MONDAY + timedelta(days=1), MONDAY)
     still = promises.promise(db_session, organisation, debtor, [waiting.id], MONDAY + timedelta(days=3), MONDAY)
@@ -83,7 +71,9 @@ def test_check_promises_keeps_paid_ones_breaks_late_ones_and_leaves_the_rest(db_
     assert promises.check_promises(db_session, organisation.id, today) == {"kept": 0, "broken": 0}
     assert db_session.scalar(select(Event.id).where(Event.kind == "promise:broken").offset(1)) is None
     plan(db_session, organisation.id, today=today)
-    assert late.id in _planned_invoices(db_session, debtor) and waiting.id not in _planned_invoices(db_session, debtor)
+    assert late.id in scheduled_invoice_ids(db_session, debtor) and waiting.id not in scheduled_invoice_ids(
+        db_session, debtor
+    )
 
 
 def test_a_paid_claim_holds_its_invoices_until_the_supplier_lifts_or_replaces_the_hold(db_session):

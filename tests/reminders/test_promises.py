@@ -17,20 +17,9 @@ from portal.reminders.behaviour import BROKEN_PROMISE_DAYS, Settings, choose, ef
 from portal.reminders.dispatch import recheck, why_not
 from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
-from tests.factories import make_debtor, make_invoice, make_organisation
+from tests.factories import make_debtor, make_invoice_due, make_organisation, scheduled_invoice_ids
 
 MONDAY = date(2026, 6, 1)
-
-
-def _invoice(session, debtor, due: date, total: str = "100.00"):
-    return make_invoice(session, debtor, total, issue_date=due - timedelta(days=30), due_date=due)
-
-
-def _planned_invoices(session, debtor) -> set[int]:
-    reminders = session.scalars(
-        select(Reminder).where(Reminder.debtor_id == debtor.id, Reminder.status == "scheduled")
-    ).all()
-    return {item.invoice_id for reminder in reminders for item in reminder.items}
 
 
 def _setup(session, **org):
@@ -41,27 +30,27 @@ def _setup(session, **org):
 
 def test_a_promise_pauses_planning_until_its_date_plus_the_grace_then_reminders_resume(db_session):
     organisation, debtor = _setup(db_session)
-    promised = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    other = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    promised = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
+    other = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
     day = MONDAY + timedelta(days=5)
     promises.promise(db_session, organisation, debtor, [promised.id], day, MONDAY)
 
     plan(db_session, organisation.id, today=MONDAY)
-    assert _planned_invoices(db_session, debtor) == {other.id}
+    assert scheduled_invoice_ids(db_session, debtor) == {other.id}
 
     for waiting in (day, day + timedelta(days=3)):  # the promised day and the last day of the grace
         plan(db_session, organisation.id, today=waiting)
-        assert promised.id not in _planned_invoices(db_session, debtor), waiting
+        assert promised.id not in scheduled_invoice_ids(db_session, debtor), waiting
 
     plan(db_session, organisation.id, today=day + timedelta(days=4))
-    assert _planned_invoices(db_session, debtor) == {other.id, promised.id}
+    assert scheduled_invoice_ids(db_session, debtor) == {other.id, promised.id}
 
 
 def test_the_send_time_check_honours_the_grace_and_disputes(db_session):
     organisation, debtor = _setup(db_session)
-    promised = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    disputed = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
-    free = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    promised = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
+    disputed = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
+    free = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
     plan(db_session, organisation.id, today=MONDAY)
     [reminder] = db_session.scalars(select(Reminder).where(Reminder.debtor_id == debtor.id)).all()
     assert {item.invoice_id for item in reminder.items} == {promised.id, disputed.id, free.id}
@@ -83,21 +72,21 @@ def test_the_send_time_check_honours_the_grace_and_disputes(db_session):
 
 def test_a_disputed_invoice_stays_out_of_planning_until_resolved(db_session):
     organisation, debtor = _setup(db_session)
-    invoice = _invoice(db_session, debtor, MONDAY - timedelta(days=20))
+    invoice = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=20))
     dispute = disputes.open_dispute(db_session, organisation, debtor, invoice.id, "not_received", "")
     for day in range(0, 60, 20):
         plan(db_session, organisation.id, today=MONDAY + timedelta(days=day))
-        assert _planned_invoices(db_session, debtor) == set()
+        assert scheduled_invoice_ids(db_session, debtor) == set()
 
     disputes.resolve_dispute(db_session, dispute.id, "rejected", "It was delivered on 2 May.", None)
     plan(db_session, organisation.id, today=MONDAY)
-    assert _planned_invoices(db_session, debtor) == {invoice.id}
+    assert scheduled_invoice_ids(db_session, debtor) == {invoice.id}
 
 
 def _paid_on_time(session, debtor, count: int):
     for n in range(count):
         settled = MONDAY - timedelta(days=10 + 7 * n)
-        invoice = _invoice(session, debtor, settled)
+        invoice = make_invoice_due(session, debtor, settled)
         record_payment(
             session,
             debtor.organisation_id,
@@ -110,7 +99,7 @@ def _paid_on_time(session, debtor, count: int):
 
 
 def _broken_promise(session, organisation, debtor, promised_on: date):
-    invoice = _invoice(session, debtor, promised_on - timedelta(days=20))
+    invoice = make_invoice_due(session, debtor, promised_on - timedelta(days=20))
     promises.promise(session, organisation, debtor, [invoice.id], promised_on, promised_on - timedelta(days=1))
     promises.check_promises(session, organisation.id, promised_on + timedelta(days=10))
     return invoice
@@ -122,7 +111,7 @@ def test_broken_promises_count_in_the_profile_and_push_toward_strict(db_session)
     _broken_promise(db_session, organisation, debtor, MONDAY - timedelta(days=400))  # over a year ago: forgotten
     for days_ago in (90, 60, 30):
         _broken_promise(db_session, organisation, debtor, MONDAY - timedelta(days=days_ago))
-    late = _invoice(db_session, debtor, MONDAY - timedelta(days=5))
+    late = make_invoice_due(db_session, debtor, MONDAY - timedelta(days=5))
     disputes.open_dispute(db_session, organisation, debtor, late.id, "quality", "")
 
     found = profile(db_session, organisation.id, [debtor.id], MONDAY)[debtor.id]
@@ -177,7 +166,7 @@ def test_both_planning_jobs_check_promises_before_they_plan(app, live_db, monkey
     organisation = make_organisation(live_db, business_days_only=False, promise_grace_days=2)
     debtor = make_debtor(live_db, organisation, email="ap@example.com")
     today = organisation.today()
-    invoice = _invoice(live_db, debtor, today - timedelta(days=30))
+    invoice = make_invoice_due(live_db, debtor, today - timedelta(days=30))
     # A promise made ten days ago for three days ago: past its grace, so broken by now.
     promise = Promise(
         organisation_id=organisation.id, debtor_id=debtor.id, promised_on=today - timedelta(days=3), status="open"
@@ -198,4 +187,4 @@ def test_both_planning_jobs_check_promises_before_they_plan(app, live_db, monkey
 
     assert live_db.get(Promise, promise_id).status == "broken"
     assert live_db.get(Invoice, invoice_id).promised_on is None
-    assert invoice_id in _planned_invoices(live_db, live_db.get(Debtor, debtor_id))  # the same run planned it
+    assert invoice_id in scheduled_invoice_ids(live_db, live_db.get(Debtor, debtor_id))  # the same run planned it
