@@ -174,7 +174,8 @@ def _planning(app, dsn: str, debtors: int, invoices: int, profile: str) -> dict:
     from portal.organisations.calendar import first_day
     from portal.organisations.models import Organisation
     from portal.reminders.models import CONTACT_STATUSES, HELD_STATUSES
-    from portal.reminders.planning import default_scenario_id, ensure_calendar
+    from portal.reminders.planning import ensure_calendar
+    from portal.scenarios.defaults import default_scenario_id
 
     print(f"\n## Planning\n\n{_load()}", flush=True)
     facts = _seed(app, debtors, invoices)

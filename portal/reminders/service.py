@@ -8,7 +8,8 @@ from portal.arrangements import service as arrangements
 from portal.organisations.calendar import first_day
 from portal.organisations.models import Organisation
 from portal.promises.service import check_promises
-from portal.reminders.planning import PlanResult, plan
+from portal.reminders.plan_apply import PlanResult
+from portal.reminders.planning import plan
 from portal.types import utcnow
 
 
