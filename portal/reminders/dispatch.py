@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 
@@ -26,13 +27,14 @@ from portal import events
 from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.law.charges import record_charges
+from portal.links.models import AccessLink
 from portal.links.service import new_link
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.mail.senders import sender
 from portal.organisations.models import Organisation
 from portal.reminders.models import Reminder, ReminderItem
-from portal.reminders.render import render
+from portal.reminders.render import Rendered, render
 from portal.scenarios.models import Scenario
 from portal.types import utcnow
 
@@ -145,6 +147,57 @@ def send_one(
     invoices' new step. A worker that dies before that leaves a claim that lapses and is sent again; one that dies
     after it leaves 'sending', which the sweeper makes 'unknown' and nobody resends by itself.
     """
+    reminder = _claimed(session, reminder_id, worker)
+    if reminder is None:
+        return "lost"
+    organisation = _organisation(session, reminder.organisation_id, organisations)
+    today = now.astimezone(organisation.tz).date()
+    kept, status, reason = recheck(reminder, today, organisation.promise_grace_days)
+    if status:
+        return _finish(session, reminder, status, reason, now)
+    channel = reminder.step.channel if reminder.kind == "reminder" else "email"
+    if channel != "email":
+        return _to_do(session, organisation, reminder, kept, today, now)
+
+    outgoing = _compose(session, organisation, reminder, kept, today, now, config)
+    message = outgoing.message
+    try:
+        mail.check_header_safe(message.to_address, message.from_address, message.subject)
+    except ValueError as exc:
+        return _finish(session, reminder, "failed", str(exc), now)
+    email = mail.as_email(message, outgoing.documents)
+    _note_before_commit(outgoing, organisation, reminder, kept)
+    session.commit()  # ends the claim check (and keeps which invoices were left out); nothing is sent yet
+
+    outcome, offered = connection.send(email, lambda: _take_claim(session, reminder_id, worker, outgoing))
+    if outcome.status == "lost":
+        return "lost"
+    if not offered:
+        return _not_offered(session, reminder_id, worker, outcome, now)
+    return _record_send(session, reminder_id, outgoing.message_id, outcome, now, outgoing.rendered, outgoing.about)
+
+
+@dataclass
+class _Outgoing:
+    """A reminder mail made ready to offer to the SMTP server: what goes on record with the send, and what its
+    outcome is recorded with. The values read from the database are read before the commit that ends the claim
+    check, so that nothing is read back from it after."""
+
+    message: MailMessage
+    link: AccessLink
+    rendered: Rendered
+    invoices: list[Invoice]
+    documents: list  # the invoices' stored PDFs, attached to a delivery
+    missing: list[str]  # the numbers of delivered invoices with no PDF stored
+    steps: list[tuple] = field(default_factory=list)  # (invoice id, step position, open amount) per kept item
+    todo: str = ""
+    about: tuple = ()  # (organisation, debtor, step, invoice numbers), for the timeline
+    message_id: int | None = None  # the mail row's id, once flushed
+
+
+def _claimed(session: Session, reminder_id: int, worker: str) -> Reminder | None:
+    """The reminder, locked, with everything the checks and the text need; None (rolled back) when the claim is
+    not this worker's any more."""
     reminder = (
         session.scalars(
             select(Reminder)
@@ -163,22 +216,34 @@ def send_one(
     )
     if reminder is None or reminder.status != "claimed" or reminder.claimed_by != worker:
         session.rollback()
-        return "lost"
-    organisation = _organisation(session, reminder.organisation_id, organisations)
-    today = now.astimezone(organisation.tz).date()
-    debtor = reminder.debtor
-    kept, status, reason = recheck(reminder, today, organisation.promise_grace_days)
-    if status:
-        return _finish(session, reminder, status, reason, now)
-    channel = reminder.step.channel if reminder.kind == "reminder" else "email"
-    if channel != "email":
-        take_step(kept)
-        invoices = [item.invoice for item in kept]
-        rendered = render(session, organisation, reminder, invoices, on=today)
-        reminder.todo = rendered.subject[:300]
-        record_charges(session, organisation.id, debtor.id, rendered.charges, invoices, reminder_id=reminder.id)
-        return _finish(session, reminder, "todo", "", now)
+        return None
+    return reminder
 
+
+def _to_do(
+    session: Session, organisation: Organisation, reminder: Reminder, kept: list[ReminderItem], today: date, now
+) -> str:
+    """A step on another channel than e-mail (a call, a letter) becomes a task for the supplier: its subject is
+    what to do, and the invoices move on as if it were sent."""
+    take_step(kept)
+    invoices = [item.invoice for item in kept]
+    rendered = render(session, organisation, reminder, invoices, on=today)
+    reminder.todo = rendered.subject[:300]
+    record_charges(session, organisation.id, reminder.debtor.id, rendered.charges, invoices, reminder_id=reminder.id)
+    return _finish(session, reminder, "todo", "", now)
+
+
+def _compose(
+    session: Session,
+    organisation: Organisation,
+    reminder: Reminder,
+    kept: list[ReminderItem],
+    today: date,
+    now: datetime,
+    config,
+) -> _Outgoing:
+    """The mail for the kept invoices, with a new self-service link in it (neither stored yet)."""
+    debtor = reminder.debtor
     invoices = [item.invoice for item in kept]
     url, link = new_link(
         organisation.id,
@@ -211,59 +276,65 @@ def send_one(
         message_id=f"<reminder-{reminder.id}@{mail_domain(config['MAIL_FROM'])}>",
         attachment_ids=[d.id for d in documents] or None,
     )
-    try:
-        mail.check_header_safe(message.to_address, message.from_address, message.subject)
-    except ValueError as exc:
-        return _finish(session, reminder, "failed", str(exc), now)
-    email = mail.as_email(message, documents)
-    steps = [(item.invoice_id, item.step_position, item.invoice.open_amount) for item in kept]
-    todo = (
+    return _Outgoing(message, link, rendered, invoices, documents, missing)
+
+
+def _note_before_commit(
+    outgoing: _Outgoing, organisation: Organisation, reminder: Reminder, kept: list[ReminderItem]
+) -> None:
+    """What the send records, read while the rows are loaded: the commit that ends the claim check expires them."""
+    outgoing.steps = [(item.invoice_id, item.step_position, item.invoice.open_amount) for item in kept]
+    missing = outgoing.missing
+    outgoing.todo = (
         f"No PDF stored for {', '.join(missing)}: the mail gave its details; send the PDF yourself" if missing else ""
     )
-    about = (organisation.id, debtor.id, reminder.step_position, [i.number for i in invoices])  # before the commit
-    session.commit()  # ends the claim check (and keeps which invoices were left out); nothing is sent yet
+    numbers = [i.number for i in outgoing.invoices]
+    outgoing.about = (organisation.id, reminder.debtor.id, reminder.step_position, numbers)
 
-    ids: dict[str, int] = {}
 
-    def before_data() -> bool:
-        session.add_all([message, link])
-        session.flush()
-        ids["message"] = message.id  # read now: after the commit it would be read back from the database
-        # Only this UPDATE turns the claim into a send: if the lease lapsed and another worker claimed it, it
-        # matches nothing, and the rollback takes the mail row and the link with it.
-        taken = session.execute(
-            update(Reminder)
-            .where(Reminder.id == reminder_id, Reminder.status == "claimed", Reminder.claimed_by == worker)
-            .values(status="sending", mail_message_id=message.id, todo=todo)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:
-            session.rollback()
-            return False
-        items, invoices_table = ReminderItem.__table__, Invoice.__table__
-        session.execute(  # one executemany each, however many invoices
-            update(items)
-            .where(items.c.reminder_id == reminder_id, items.c.invoice_id == bindparam("b_invoice"))
-            .values(open_amount=bindparam("b_amount")),
-            [{"b_invoice": invoice_id, "b_amount": amount} for invoice_id, _, amount in steps],
+def _take_claim(session: Session, reminder_id: int, worker: str, outgoing: _Outgoing) -> bool:
+    """Just before DATA: the send on record (mail row, link, the invoices' new step and charges), committed, if the
+    claim is still this worker's; False, with nothing written, if it is not."""
+    message = outgoing.message
+    session.add_all([message, outgoing.link])
+    session.flush()
+    outgoing.message_id = message.id  # read now: after the commit it would be read back from the database
+    # Only this UPDATE turns the claim into a send: if the lease lapsed and another worker claimed it, it
+    # matches nothing, and the rollback takes the mail row and the link with it.
+    taken = session.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder_id, Reminder.status == "claimed", Reminder.claimed_by == worker)
+        .values(status="sending", mail_message_id=message.id, todo=outgoing.todo)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        session.rollback()
+        return False
+    _record_steps(session, reminder_id, outgoing.steps)
+    if outgoing.rendered.charges.changes:  # costs and interest the step adds are on record with the send
+        organisation_id, debtor_id = outgoing.about[:2]
+        record_charges(
+            session, organisation_id, debtor_id, outgoing.rendered.charges, outgoing.invoices, reminder_id=reminder_id
         )
-        session.execute(
-            update(invoices_table)
-            .where(invoices_table.c.id == bindparam("b_invoice"), invoices_table.c.last_step < bindparam("b_step"))
-            .values(last_step=bindparam("b_step")),
-            [{"b_invoice": invoice_id, "b_step": step} for invoice_id, step, _ in steps],
-        )
-        if rendered.charges.changes:  # costs and interest the step adds are on record with the send
-            record_charges(session, about[0], about[1], rendered.charges, invoices, reminder_id=reminder_id)
-        session.commit()  # the send is on record before the server is offered the message
-        return True
+    session.commit()  # the send is on record before the server is offered the message
+    return True
 
-    outcome, offered = connection.send(email, before_data)
-    if outcome.status == "lost":
-        return "lost"
-    if not offered:
-        return _not_offered(session, reminder_id, worker, outcome, now)
-    return _record_send(session, reminder_id, ids["message"], outcome, now, rendered, about)
+
+def _record_steps(session: Session, reminder_id: int, steps: list[tuple]) -> None:
+    """The amounts as sent on the reminder's items, and the invoices on to the step they were reminded at."""
+    items, invoices_table = ReminderItem.__table__, Invoice.__table__
+    session.execute(  # one executemany each, however many invoices
+        update(items)
+        .where(items.c.reminder_id == reminder_id, items.c.invoice_id == bindparam("b_invoice"))
+        .values(open_amount=bindparam("b_amount")),
+        [{"b_invoice": invoice_id, "b_amount": amount} for invoice_id, _, amount in steps],
+    )
+    session.execute(
+        update(invoices_table)
+        .where(invoices_table.c.id == bindparam("b_invoice"), invoices_table.c.last_step < bindparam("b_step"))
+        .values(last_step=bindparam("b_step")),
+        [{"b_invoice": invoice_id, "b_step": step} for invoice_id, step, _ in steps],
+    )
 
 
 def _record_send(session: Session, reminder_id: int, message_id: int, outcome, now: datetime, rendered, about) -> str:
