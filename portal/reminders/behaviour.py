@@ -78,91 +78,109 @@ class Profile:
 def profile(session: Session, organisation_id: int, debtor_ids: list[int] | None, today: date) -> dict[int, Profile]:
     """Profiles of the given debtors (None: every debtor with a paid invoice or an open balance)."""
     organisation = session.get(Organisation, organisation_id)
-    half_life = max(organisation.behaviour_half_life_days, 1)
-    strict_min = organisation.behaviour_strict_min_days
     profiles: dict[int, Profile] = {}
     if debtor_ids is not None:
         profiles = {debtor_id: Profile(debtor_id) for debtor_id in debtor_ids}
-
     for chunk in _chunks(debtor_ids):
-        # Plain columns, streamed in debtor order: a million paid invoices never sit in memory as objects.
-        query = (
-            select(Invoice.debtor_id, Invoice.due_date, Invoice.settled_on)
-            .where(
-                Invoice.organisation_id == organisation_id,
-                Invoice.kind == "invoice",
-                Invoice.status == "paid",
-                Invoice.settled_on.is_not(None),
-                Invoice.due_date.is_not(None),
-            )
-            .order_by(Invoice.debtor_id, Invoice.settled_on.desc(), Invoice.id.desc())
-            .execution_options(yield_per=_STREAM_BATCH)
-        )
-        if chunk is not None:
-            query = query.where(Invoice.debtor_id.in_(chunk))
-        current, weight_sum, weighted_late = None, 0.0, 0.0
-        for debtor_id, due_date, settled_on in session.execute(query):
-            if current is None or current.debtor_id != debtor_id:
-                _finish(current, weight_sum, weighted_late)
-                current = profiles.setdefault(debtor_id, Profile(debtor_id))
-                weight_sum, weighted_late = 0.0, 0.0
-            days_late = max(0, (settled_on - due_date).days)
-            weight = 0.5 ** (max(0, (today - settled_on).days) / half_life)
-            weight_sum += weight
-            weighted_late += weight * days_late
-            current.paid_count += 1
-            if current.recent_count < RECENT:  # rows come newest first
-                current.recent_count += 1
-                current.recent_late += days_late > strict_min
-        _finish(current, weight_sum, weighted_late)
-
-        exposure = (
-            select(DebtorBalance.debtor_id, func.sum(DebtorBalance.open_amount))
-            .where(
-                DebtorBalance.organisation_id == organisation_id,
-                DebtorBalance.currency == organisation.home_currency,
-            )
-            .group_by(DebtorBalance.debtor_id)
-        )
-        if chunk is not None:
-            exposure = exposure.where(DebtorBalance.debtor_id.in_(chunk))
-        for debtor_id, amount in session.execute(exposure):
-            profiles.setdefault(debtor_id, Profile(debtor_id)).open_exposure = Decimal(amount or 0)
-
-        since = today - timedelta(days=MEMORY_DAYS)
-        broken = (
-            select(Promise.debtor_id, func.count())
-            .where(Promise.organisation_id == organisation_id, Promise.status == "broken", Promise.promised_on >= since)
-            .group_by(Promise.debtor_id)
-        )
-        disputes = (
-            select(Dispute.debtor_id, func.count())
-            .where(
-                Dispute.organisation_id == organisation_id,
-                Dispute.created_at >= datetime.combine(since, time(), tzinfo=UTC),
-            )
-            .group_by(Dispute.debtor_id)
-        )
-        plans = (
-            select(Arrangement.debtor_id, func.count())
-            .where(
-                Arrangement.organisation_id == organisation_id,
-                Arrangement.status == "broken",
-                Arrangement.ended_at >= datetime.combine(since, time(), tzinfo=UTC),
-            )
-            .group_by(Arrangement.debtor_id)
-        )
-        if chunk is not None:
-            broken = broken.where(Promise.debtor_id.in_(chunk))
-            disputes = disputes.where(Dispute.debtor_id.in_(chunk))
-            plans = plans.where(Arrangement.debtor_id.in_(chunk))
-        for debtor_id, count in session.execute(plans):
-            profiles.setdefault(debtor_id, Profile(debtor_id)).broken_plans = count
-        for debtor_id, count in session.execute(broken):
-            profiles.setdefault(debtor_id, Profile(debtor_id)).broken_promises = count
-        for debtor_id, count in session.execute(disputes):
-            profiles.setdefault(debtor_id, Profile(debtor_id)).disputes = count
+        _add_paid_invoices(session, organisation, chunk, today, profiles)
+        _add_exposure(session, organisation, chunk, profiles)
+        _add_broken_and_disputed(session, organisation_id, chunk, today, profiles)
     return profiles
+
+
+def _add_paid_invoices(
+    session: Session, organisation: Organisation, chunk: list[int] | None, today: date, profiles: dict[int, Profile]
+) -> None:
+    """How late each debtor paid: the average weighted by recency, and the share of its recent invoices paid late."""
+    half_life = max(organisation.behaviour_half_life_days, 1)
+    strict_min = organisation.behaviour_strict_min_days
+    # Plain columns, streamed in debtor order: a million paid invoices never sit in memory as objects.
+    query = (
+        select(Invoice.debtor_id, Invoice.due_date, Invoice.settled_on)
+        .where(
+            Invoice.organisation_id == organisation.id,
+            Invoice.kind == "invoice",
+            Invoice.status == "paid",
+            Invoice.settled_on.is_not(None),
+            Invoice.due_date.is_not(None),
+        )
+        .order_by(Invoice.debtor_id, Invoice.settled_on.desc(), Invoice.id.desc())
+        .execution_options(yield_per=_STREAM_BATCH)
+    )
+    if chunk is not None:
+        query = query.where(Invoice.debtor_id.in_(chunk))
+    current, weight_sum, weighted_late = None, 0.0, 0.0
+    for debtor_id, due_date, settled_on in session.execute(query):
+        if current is None or current.debtor_id != debtor_id:
+            _finish(current, weight_sum, weighted_late)
+            current = profiles.setdefault(debtor_id, Profile(debtor_id))
+            weight_sum, weighted_late = 0.0, 0.0
+        days_late = max(0, (settled_on - due_date).days)
+        weight = 0.5 ** (max(0, (today - settled_on).days) / half_life)
+        weight_sum += weight
+        weighted_late += weight * days_late
+        current.paid_count += 1
+        if current.recent_count < RECENT:  # rows come newest first
+            current.recent_count += 1
+            current.recent_late += days_late > strict_min
+    _finish(current, weight_sum, weighted_late)
+
+
+def _add_exposure(
+    session: Session, organisation: Organisation, chunk: list[int] | None, profiles: dict[int, Profile]
+) -> None:
+    """What each debtor owes now, in the organisation's home currency."""
+    exposure = (
+        select(DebtorBalance.debtor_id, func.sum(DebtorBalance.open_amount))
+        .where(
+            DebtorBalance.organisation_id == organisation.id,
+            DebtorBalance.currency == organisation.home_currency,
+        )
+        .group_by(DebtorBalance.debtor_id)
+    )
+    if chunk is not None:
+        exposure = exposure.where(DebtorBalance.debtor_id.in_(chunk))
+    for debtor_id, amount in session.execute(exposure):
+        profiles.setdefault(debtor_id, Profile(debtor_id)).open_exposure = Decimal(amount or 0)
+
+
+def _add_broken_and_disputed(
+    session: Session, organisation_id: int, chunk: list[int] | None, today: date, profiles: dict[int, Profile]
+) -> None:
+    """The payment plans and promises each debtor broke, and the disputes it opened, in the last MEMORY_DAYS."""
+    since = today - timedelta(days=MEMORY_DAYS)
+    broken = (
+        select(Promise.debtor_id, func.count())
+        .where(Promise.organisation_id == organisation_id, Promise.status == "broken", Promise.promised_on >= since)
+        .group_by(Promise.debtor_id)
+    )
+    disputes = (
+        select(Dispute.debtor_id, func.count())
+        .where(
+            Dispute.organisation_id == organisation_id,
+            Dispute.created_at >= datetime.combine(since, time(), tzinfo=UTC),
+        )
+        .group_by(Dispute.debtor_id)
+    )
+    plans = (
+        select(Arrangement.debtor_id, func.count())
+        .where(
+            Arrangement.organisation_id == organisation_id,
+            Arrangement.status == "broken",
+            Arrangement.ended_at >= datetime.combine(since, time(), tzinfo=UTC),
+        )
+        .group_by(Arrangement.debtor_id)
+    )
+    if chunk is not None:
+        broken = broken.where(Promise.debtor_id.in_(chunk))
+        disputes = disputes.where(Dispute.debtor_id.in_(chunk))
+        plans = plans.where(Arrangement.debtor_id.in_(chunk))
+    for debtor_id, count in session.execute(plans):
+        profiles.setdefault(debtor_id, Profile(debtor_id)).broken_plans = count
+    for debtor_id, count in session.execute(broken):
+        profiles.setdefault(debtor_id, Profile(debtor_id)).broken_promises = count
+    for debtor_id, count in session.execute(disputes):
+        profiles.setdefault(debtor_id, Profile(debtor_id)).disputes = count
 
 
 def _chunks(debtor_ids: list[int] | None) -> Iterable[list[int] | None]:
