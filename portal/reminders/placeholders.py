@@ -46,6 +46,36 @@ def placeholder_values(
     interest = sum((owed[i.id].interest for i in mine if i.id in owed), start=0)
     costs = sum((owed[i.id].costs for i in mine if i.id in owed), start=0)
     itemised = any(claim.itemised for claim in owed.values())
+    headings = _headings(language, itemised)
+    lines = _invoice_lines(invoices, owed, itemised, currency, locale)
+    if itemised:
+        label = "Totaal" if language == "nl" else "Total"
+        amounts = (total - interest - costs, interest, costs, total)
+        lines.append((label, "", "", *(format_currency(amount, currency, locale=locale) for amount in amounts)))
+    due_dates = [i.due_date for i in invoices if i.due_date]
+    values = {
+        "debtor_name": debtor.name,
+        "contact_name": (contact.name if contact and contact.name else debtor.name),
+        "invoice_table": _text_table(headings, lines),
+        "invoice_numbers": ", ".join(i.number for i in invoices),
+        "total_due": format_currency(total, currency, locale=locale),
+        "interest_total": format_currency(interest, currency, locale=locale),
+        "costs_total": format_currency(costs, currency, locale=locale),
+        "oldest_due_date": format_date(min(due_dates), "long", locale=locale) if due_dates else "",
+        # Several invoices: every reference, so that a transfer quoting them (the bank puts a list in its free text)
+        # is matched to all of them, not booked on the first with the rest as credit.
+        "payment_reference": ", ".join(i.payment_reference or i.number for i in invoices),
+        "pay_link": pay_link,
+        "organisation_name": organisation.name,
+        "organisation_iban": organisation.iban,
+        # Signed "{sender_name}\n{organisation_name}": without a person's name, the department's.
+        "sender_name": organisation.sender_name
+        or ("Debiteurenadministratie" if language == "nl" else "Accounts receivable"),
+    }
+    return values, {"invoice_table": _html_table(headings, lines)}
+
+
+def _headings(language: str, itemised: bool) -> tuple[str, ...]:
     headings = (
         ("Factuur", "Datum", "Vervaldatum", "Open") if language == "nl" else ("Invoice", "Date", "Due", "Due now")
     )
@@ -55,6 +85,13 @@ def placeholder_values(
             if language == "nl"
             else ("Principal", "Interest", "Costs", "Due now")
         )
+    return headings
+
+
+def _invoice_lines(
+    invoices: list[Invoice], owed: dict, itemised: bool, currency: str, locale: str
+) -> list[tuple[str, ...]]:
+    """A row per invoice: number, dates, and what is due now (itemised: principal, interest, costs and total)."""
 
     def money(amount) -> str:
         return format_currency(amount, currency, locale=locale)
@@ -75,42 +112,26 @@ def placeholder_values(
                 *amounts,
             )
         )
-    if itemised:
-        label = "Totaal" if language == "nl" else "Total"
-        lines.append((label, "", "", money(total - interest - costs), money(interest), money(costs), money(total)))
+    return lines
+
+
+def _text_table(headings: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, amounts (from the fourth column on) to the right."""
     widths = [max(len(row[n]) for row in [headings, *lines]) for n in range(len(headings))]
-    text_table = "\n".join(
+    return "\n".join(
         "  ".join(
             cell.rjust(width) if n >= 3 else cell.ljust(width)
             for n, (cell, width) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in [headings, *lines]
     )
-    html_table = (
+
+
+def _html_table(headings: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+    return (
         "<table><thead><tr>"
         + "".join(f"<th>{escape(h)}</th>" for h in headings)
         + "</tr></thead><tbody>"
         + "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in lines)
         + "</tbody></table>"
     )
-    due_dates = [i.due_date for i in invoices if i.due_date]
-    values = {
-        "debtor_name": debtor.name,
-        "contact_name": (contact.name if contact and contact.name else debtor.name),
-        "invoice_table": text_table,
-        "invoice_numbers": ", ".join(i.number for i in invoices),
-        "total_due": format_currency(total, currency, locale=locale),
-        "interest_total": format_currency(interest, currency, locale=locale),
-        "costs_total": format_currency(costs, currency, locale=locale),
-        "oldest_due_date": format_date(min(due_dates), "long", locale=locale) if due_dates else "",
-        # Several invoices: every reference, so that a transfer quoting them (the bank puts a list in its free text)
-        # is matched to all of them, not booked on the first with the rest as credit.
-        "payment_reference": ", ".join(i.payment_reference or i.number for i in invoices),
-        "pay_link": pay_link,
-        "organisation_name": organisation.name,
-        "organisation_iban": organisation.iban,
-        # Signed "{sender_name}\n{organisation_name}": without a person's name, the department's.
-        "sender_name": organisation.sender_name
-        or ("Debiteurenadministratie" if language == "nl" else "Accounts receivable"),
-    }
-    return values, {"invoice_table": html_table}
