@@ -252,13 +252,8 @@ def evaluate(session: Session, organisation_id: int, today: date) -> dict[str, i
     """Evaluate every debtor of the organisation once for ``today`` (its local date). Safe to run again."""
     organisation = session.get(Organisation, organisation_id)
     ensure_default_scenarios(session, organisation_id)
-    scenarios = session.execute(
-        select(Scenario.id, Scenario.key, Scenario.is_default).where(Scenario.organisation_id == organisation_id)
-    ).all()
-    id_by_key = {key: scenario_id for scenario_id, key, _ in scenarios}
-    key_by_id = {scenario_id: key for scenario_id, key, _ in scenarios}
-    default_key = next((key for _, key, is_default in scenarios if is_default), "standard")
-    settings = Settings.of(organisation, default_key)
+    scenarios = _Scenarios.of(session, organisation_id)
+    settings = Settings.of(organisation, scenarios.default_key)
 
     counts = {"evaluated": 0, "changed": 0, "pending": 0, "skipped": 0}
     debtors = session.execute(
@@ -275,33 +270,17 @@ def evaluate(session: Session, organisation_id: int, today: date) -> dict[str, i
 
     updates = []
     for debtor_id, scenario_id, candidate_id, candidate_days in debtors:
-        current_key = key_by_id.get(scenario_id, default_key)
+        current_key = scenarios.key_by_id.get(scenario_id, scenarios.default_key)
         key, reason = choose(profiles.get(debtor_id) or Profile(debtor_id), settings, current_key)
-        target_id = id_by_key.get(key)
+        target_id = scenarios.id_by_key.get(key)
         values = {"id": debtor_id, "scenario_evaluated_on": today, "scenario_reason": reason}
         if key == current_key or target_id is None:
             values |= {"scenario_candidate_id": None, "scenario_candidate_days": 0}
         else:
             days = candidate_days + 1 if candidate_id == target_id else 1
-            if days >= CONFIRMATIONS:
-                values |= {
-                    "scenario_id": None if key == default_key else target_id,
-                    "scenario_candidate_id": None,
-                    "scenario_candidate_days": 0,
-                }
-                record(
-                    session,
-                    organisation_id,
-                    EventKind.DEBTOR_SCENARIO_CHANGED,
-                    debtor_id=debtor_id,
-                    **{"from": current_key, "to": key, "reason": reason},
-                )
-                counts["changed"] += 1
-            else:
-                # Not yet: the debtor stays where it is, and the reason says what tomorrow may bring.
-                values["scenario_reason"] = f"{reason} (moves from {current_key} if this holds tomorrow)"
-                values |= {"scenario_candidate_id": target_id, "scenario_candidate_days": days}
-                counts["pending"] += 1
+            change = _move_or_wait(session, organisation_id, debtor_id, days, current_key, key, reason, scenarios)
+            values |= change
+            counts["changed" if "scenario_id" in change else "pending"] += 1
         updates.append(values)
         counts["evaluated"] += 1
     session.execute(update(Debtor), updates)  # one executemany by primary key, not an object per debtor
@@ -309,6 +288,60 @@ def evaluate(session: Session, organisation_id: int, today: date) -> dict[str, i
         if isinstance(obj, Debtor):  # loaded debtors must not keep the values from before the bulk update
             session.expire(obj)
     return counts
+
+
+@dataclass(frozen=True)
+class _Scenarios:
+    """The organisation's scenarios by key and by id, and the key of its default."""
+
+    id_by_key: dict[str, int]
+    key_by_id: dict[int, str]
+    default_key: str
+
+    @classmethod
+    def of(cls, session: Session, organisation_id: int) -> "_Scenarios":
+        scenarios = session.execute(
+            select(Scenario.id, Scenario.key, Scenario.is_default).where(Scenario.organisation_id == organisation_id)
+        ).all()
+        return cls(
+            id_by_key={key: scenario_id for scenario_id, key, _ in scenarios},
+            key_by_id={scenario_id: key for scenario_id, key, _ in scenarios},
+            default_key=next((key for _, key, is_default in scenarios if is_default), "standard"),
+        )
+
+
+def _move_or_wait(
+    session: Session,
+    organisation_id: int,
+    debtor_id: int,
+    days: int,
+    current_key: str,
+    key: str,
+    reason: str,
+    scenarios: _Scenarios,
+) -> dict:
+    """The debtor's new values when its profile points to another scenario for the ``days``-th evaluation running:
+    moved (and on the timeline) after CONFIRMATIONS of them, a candidate until then."""
+    target_id = scenarios.id_by_key[key]
+    if days < CONFIRMATIONS:
+        # Not yet: the debtor stays where it is, and the reason says what tomorrow may bring.
+        return {
+            "scenario_reason": f"{reason} (moves from {current_key} if this holds tomorrow)",
+            "scenario_candidate_id": target_id,
+            "scenario_candidate_days": days,
+        }
+    record(
+        session,
+        organisation_id,
+        EventKind.DEBTOR_SCENARIO_CHANGED,
+        debtor_id=debtor_id,
+        **{"from": current_key, "to": key, "reason": reason},
+    )
+    return {
+        "scenario_id": None if key == scenarios.default_key else target_id,
+        "scenario_candidate_id": None,
+        "scenario_candidate_days": 0,
+    }
 
 
 def effective_scenario(session: Session, debtor: Debtor, today: date) -> Scenario:
