@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from portal.organisations.calendar import first_day
 from portal.organisations.models import Organisation
 from portal.reminders.dispatch import recheck, take_step
-from portal.reminders.models import Reminder
+from portal.reminders.models import Reminder, ReminderItem
 from portal.reminders.planning import plan
 from portal.reminders.render import render
 
@@ -66,31 +66,7 @@ def dry_run(session: Session, organisation_id: int, days: int, today: date | Non
                 if status:
                     reminder.status = status
                     continue
-                invoices = [item.invoice for item in kept]
-                rendered = render(session, organisation, reminder, invoices, on=day)
-                totals: dict[str, object] = {}
-                for invoice in invoices:  # what the message claims: with interest to that day and costs
-                    totals[invoice.currency] = totals.get(invoice.currency, 0) + rendered.owed[invoice.id].total
-                messages.append(
-                    DryMessage(
-                        send_on=day,
-                        reminder_id=reminder.id,
-                        debtor_id=reminder.debtor_id,
-                        debtor_name=reminder.debtor.name,
-                        to=reminder.debtor.dunning_email if rendered.channel == "email" else "",
-                        kind=reminder.kind,
-                        channel=rendered.channel,
-                        tone=rendered.tone,
-                        step=reminder.step_position,
-                        subject=rendered.subject,
-                        text=rendered.text,
-                        invoices=[i.number for i in invoices],
-                        totals=", ".join(
-                            format_currency(amount, currency, locale=organisation.locale)
-                            for currency, amount in totals.items()
-                        ),
-                    )
-                )
+                messages.append(_message(session, organisation, reminder, kept, day))
                 take_step(kept)
                 reminder.status = "sent"
             session.flush()
@@ -98,3 +74,31 @@ def dry_run(session: Session, organisation_id: int, days: int, today: date | Non
         savepoint.rollback()
         session.expire_all()
     return messages
+
+
+def _message(
+    session: Session, organisation: Organisation, reminder: Reminder, kept: list[ReminderItem], day: date
+) -> DryMessage:
+    """The message the reminder would send on ``day``, about the invoices the send-time checks kept."""
+    invoices = [item.invoice for item in kept]
+    rendered = render(session, organisation, reminder, invoices, on=day)
+    totals: dict[str, object] = {}
+    for invoice in invoices:  # what the message claims: with interest to that day and costs
+        totals[invoice.currency] = totals.get(invoice.currency, 0) + rendered.owed[invoice.id].total
+    return DryMessage(
+        send_on=day,
+        reminder_id=reminder.id,
+        debtor_id=reminder.debtor_id,
+        debtor_name=reminder.debtor.name,
+        to=reminder.debtor.dunning_email if rendered.channel == "email" else "",
+        kind=reminder.kind,
+        channel=rendered.channel,
+        tone=rendered.tone,
+        step=reminder.step_position,
+        subject=rendered.subject,
+        text=rendered.text,
+        invoices=[i.number for i in invoices],
+        totals=", ".join(
+            format_currency(amount, currency, locale=organisation.locale) for currency, amount in totals.items()
+        ),
+    )
