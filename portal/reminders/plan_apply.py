@@ -52,15 +52,19 @@ class _Match(NamedTuple):
 
 
 def _match(org: int) -> _Match:
-    pd, r = PlanDebtor.__table__, Reminder.__table__
+    plan_debtors, reminders = PlanDebtor.__table__, Reminder.__table__
     return _Match(
-        planned=and_(r.c.organisation_id == org, r.c.status == "scheduled", ~r.c.pinned),
-        same_debtor=and_(pd.c.organisation_id == org, pd.c.debtor_id == r.c.debtor_id, pd.c.kind == r.c.kind),
+        planned=and_(reminders.c.organisation_id == org, reminders.c.status == "scheduled", ~reminders.c.pinned),
+        same_debtor=and_(
+            plan_debtors.c.organisation_id == org,
+            plan_debtors.c.debtor_id == reminders.c.debtor_id,
+            plan_debtors.c.kind == reminders.c.kind,
+        ),
         fields_differ=or_(
-            pd.c.send_on != r.c.send_on,
-            pd.c.send_at != r.c.send_at,
-            pd.c.step_position != r.c.step_position,
-            func.coalesce(pd.c.scenario_id, 0) != func.coalesce(r.c.scenario_id, 0),
+            plan_debtors.c.send_on != reminders.c.send_on,
+            plan_debtors.c.send_at != reminders.c.send_at,
+            plan_debtors.c.step_position != reminders.c.step_position,
+            func.coalesce(plan_debtors.c.scenario_id, 0) != func.coalesce(reminders.c.scenario_id, 0),
         ),
     )
 
@@ -83,23 +87,23 @@ def apply_plan(session: Session, org: int) -> PlanResult:
 
 def _remove_unplanned(session: Session, match: _Match) -> int:
     """The planned reminders of debtors with no contact planned go; returns how many."""
-    pd, r = PlanDebtor.__table__, Reminder.__table__
+    plan_debtors, reminders = PlanDebtor.__table__, Reminder.__table__
     return session.execute(
-        delete(r).where(match.planned, ~select(pd.c.debtor_id).where(match.same_debtor).exists())
+        delete(reminders).where(match.planned, ~select(plan_debtors.c.debtor_id).where(match.same_debtor).exists())
     ).rowcount
 
 
 def _update_changed(session: Session, match: _Match, now: datetime) -> None:
     """The planned reminders whose contact moved, or changed step or scenario, take the plan's."""
-    pd, r = PlanDebtor.__table__, Reminder.__table__
+    plan_debtors, reminders = PlanDebtor.__table__, Reminder.__table__
     session.execute(
-        update(r)
+        update(reminders)
         .where(match.planned, match.same_debtor, match.fields_differ)
         .values(
-            send_on=pd.c.send_on,
-            send_at=pd.c.send_at,
-            step_position=pd.c.step_position,
-            scenario_id=pd.c.scenario_id,
+            send_on=plan_debtors.c.send_on,
+            send_at=plan_debtors.c.send_at,
+            step_position=plan_debtors.c.step_position,
+            scenario_id=plan_debtors.c.scenario_id,
             updated_at=now,
         )
     )
@@ -107,41 +111,52 @@ def _update_changed(session: Session, match: _Match, now: datetime) -> None:
 
 def _count_changed(session: Session, org: int, match: _Match) -> int:
     """The planned reminders that stay but change: another day, time, step or scenario, or other invoices."""
-    pr, pd = PlanRow.__table__, PlanDebtor.__table__
-    r, ri = Reminder.__table__, ReminderItem.__table__
+    plan_rows, plan_debtors = PlanRow.__table__, PlanDebtor.__table__
+    reminders, reminder_items = Reminder.__table__, ReminderItem.__table__
     item_planned = (
-        select(pr.c.invoice_id)
+        select(plan_rows.c.invoice_id)
         .where(
-            pr.c.organisation_id == org,
-            pr.c.invoice_id == ri.c.invoice_id,
-            pr.c.step_position == ri.c.step_position,
-            pr.c.debtor_id == r.c.debtor_id,
-            pr.c.kind == r.c.kind,
+            plan_rows.c.organisation_id == org,
+            plan_rows.c.invoice_id == reminder_items.c.invoice_id,
+            plan_rows.c.step_position == reminder_items.c.step_position,
+            plan_rows.c.debtor_id == reminders.c.debtor_id,
+            plan_rows.c.kind == reminders.c.kind,
         )
-        .correlate(ri, r)
+        .correlate(reminder_items, reminders)
         .exists()
     )
-    stale_item = select(ri.c.invoice_id).where(ri.c.reminder_id == r.c.id, ~item_planned).correlate(r).exists()
+    stale_item = (
+        select(reminder_items.c.invoice_id)
+        .where(reminder_items.c.reminder_id == reminders.c.id, ~item_planned)
+        .correlate(reminders)
+        .exists()
+    )
     missing_item = (
-        select(pr.c.invoice_id)
+        select(plan_rows.c.invoice_id)
         .where(
-            pr.c.organisation_id == org,
-            pr.c.debtor_id == r.c.debtor_id,
-            pr.c.kind == r.c.kind,
-            ~select(ri.c.invoice_id)
-            .where(ri.c.reminder_id == r.c.id, ri.c.invoice_id == pr.c.invoice_id)
-            .correlate(r, pr)
+            plan_rows.c.organisation_id == org,
+            plan_rows.c.debtor_id == reminders.c.debtor_id,
+            plan_rows.c.kind == reminders.c.kind,
+            ~select(reminder_items.c.invoice_id)
+            .where(
+                reminder_items.c.reminder_id == reminders.c.id, reminder_items.c.invoice_id == plan_rows.c.invoice_id
+            )
+            .correlate(reminders, plan_rows)
             .exists(),
         )
-        .correlate(r)
+        .correlate(reminders)
         .exists()
     )
-    changed = select(pd.c.debtor_id).where(match.same_debtor, match.fields_differ).exists() | stale_item | missing_item
+    changed = (
+        select(plan_debtors.c.debtor_id).where(match.same_debtor, match.fields_differ).exists()
+        | stale_item
+        | missing_item
+    )
     return session.scalar(
         select(func.count())
-        .select_from(r)
+        .select_from(reminders)
         .where(match.planned, changed)
-        .where(select(pd.c.debtor_id).where(match.same_debtor).exists())
+        .where(select(plan_debtors.c.debtor_id).where(match.same_debtor).exists())
     )
 
 
@@ -149,52 +164,61 @@ def _create_new(session: Session, org: int, now: datetime) -> int:
     """New debtors' reminders; returns how many. The partial unique index (one unpinned scheduled reminder per
     debtor and kind) turns away those that exist: an anti-join against the table being filled would rescan what it
     just wrote."""
-    pd, r = PlanDebtor.__table__, Reminder.__table__
+    plan_debtors, reminders = PlanDebtor.__table__, Reminder.__table__
     # In debtor order: the foreign key's lookups and the two indexes that start with the debtor then go in order.
     new = (
         select(
-            literal(org), pd.c.debtor_id, pd.c.kind, pd.c.scenario_id, pd.c.step_position, pd.c.send_on, pd.c.send_at
+            literal(org),
+            plan_debtors.c.debtor_id,
+            plan_debtors.c.kind,
+            plan_debtors.c.scenario_id,
+            plan_debtors.c.step_position,
+            plan_debtors.c.send_on,
+            plan_debtors.c.send_at,
         )
-        .where(pd.c.organisation_id == org)
-        .order_by(pd.c.debtor_id, pd.c.kind)
+        .where(plan_debtors.c.organisation_id == org)
+        .order_by(plan_debtors.c.debtor_id, plan_debtors.c.kind)
     )
     stamp = literal(now, UTCDateTime())
     new = new.add_columns(literal("scheduled"), literal(False), literal(""), literal(""), literal(0), stamp, stamp)
     created = session.execute(
-        dialect_insert(session, r)
+        dialect_insert(session, reminders)
         .from_select(_REMINDER_COLUMNS, new)
         .on_conflict_do_nothing(index_elements=["debtor_id", "kind"], index_where=text(_PLANNED))
-        .returning(r.c.id)
+        .returning(reminders.c.id)
     ).all()
     return len(created)
 
 
 def _bring_items_in_line(session: Session, org: int, planned) -> None:
     """The planned reminders' invoices: those no longer planned at their step go, the newly planned come in."""
-    pr, r, ri = PlanRow.__table__, Reminder.__table__, ReminderItem.__table__
+    plan_rows, reminders, reminder_items = PlanRow.__table__, Reminder.__table__, ReminderItem.__table__
     session.execute(
-        delete(ri).where(
-            ri.c.reminder_id.in_(select(r.c.id).where(planned)),
-            ~select(pr.c.invoice_id)
+        delete(reminder_items).where(
+            reminder_items.c.reminder_id.in_(select(reminders.c.id).where(planned)),
+            ~select(plan_rows.c.invoice_id)
             .where(
-                pr.c.organisation_id == org,
-                pr.c.invoice_id == ri.c.invoice_id,
-                pr.c.step_position == ri.c.step_position,
+                plan_rows.c.organisation_id == org,
+                plan_rows.c.invoice_id == reminder_items.c.invoice_id,
+                plan_rows.c.step_position == reminder_items.c.step_position,
             )
             .exists(),
         )
     )
     session.execute(
-        dialect_insert(session, ri)
+        dialect_insert(session, reminder_items)
         .from_select(
             ["reminder_id", "invoice_id", "step_position", "dropped"],
-            select(r.c.id, pr.c.invoice_id, pr.c.step_position, literal(""))
-            .select_from(pr)
-            .join(r, and_(planned, r.c.debtor_id == pr.c.debtor_id, r.c.kind == pr.c.kind))
-            .where(pr.c.organisation_id == org)
+            select(reminders.c.id, plan_rows.c.invoice_id, plan_rows.c.step_position, literal(""))
+            .select_from(plan_rows)
+            .join(
+                reminders,
+                and_(planned, reminders.c.debtor_id == plan_rows.c.debtor_id, reminders.c.kind == plan_rows.c.kind),
+            )
+            .where(plan_rows.c.organisation_id == org)
             # In invoice order: the foreign key locks each invoice, and then walks the invoices' pages in order
             # rather than jumping between them (a fifth faster on the bench's first run, when every item is new).
-            .order_by(pr.c.invoice_id),
+            .order_by(plan_rows.c.invoice_id),
         )
         .on_conflict_do_nothing(index_elements=["reminder_id", "invoice_id"])  # items already there stay
     )

@@ -14,13 +14,13 @@ def stage_contacts(session: Session, organisation: Organisation, calendar: str) 
     reminder may go out, at the opening of that day's send window (none beyond the calendar). It covers every
     invoice whose next step is due by then, in the tone of the highest step among them; the scratch rows of the
     invoices it does not cover are removed."""
-    pr, pd = PlanRow.__table__, PlanDebtor.__table__
+    plan_rows, plan_debtors = PlanRow.__table__, PlanDebtor.__table__
     org = organisation.id
     contact = _next_contact(organisation, calendar)
     # One INSERT computes all of it: filling the table and then updating every row twice more rewrote each row (and
     # its index entry) three times.
     session.execute(
-        insert(pd).from_select(
+        insert(plan_debtors).from_select(
             ["organisation_id", "debtor_id", "kind", "scenario_id", "send_on", "send_at", "step_position"],
             select(
                 literal(org),
@@ -29,16 +29,16 @@ def stage_contacts(session: Session, organisation: Organisation, calendar: str) 
                 contact.c.scenario_id,
                 contact.c.send_on,
                 contact.c.send_at,
-                func.max(pr.c.step_position),
+                func.max(plan_rows.c.step_position),
             )
             .select_from(contact)
             .join(
-                pr,
+                plan_rows,
                 and_(
-                    pr.c.organisation_id == org,
-                    pr.c.debtor_id == contact.c.debtor_id,
-                    pr.c.kind == contact.c.kind,
-                    pr.c.due_on <= contact.c.send_on,
+                    plan_rows.c.organisation_id == org,
+                    plan_rows.c.debtor_id == contact.c.debtor_id,
+                    plan_rows.c.kind == contact.c.kind,
+                    plan_rows.c.due_on <= contact.c.send_on,
                 ),
             )
             .group_by(
@@ -50,33 +50,33 @@ def stage_contacts(session: Session, organisation: Organisation, calendar: str) 
             ),
         )
     )
-    analyze(session, pd)
+    analyze(session, plan_debtors)
     _drop_uncovered(session, org)
 
 
 def _next_contact(organisation: Organisation, calendar: str):
     """(debtor, kind, scenario, send on, send at) of each debtor's next contact, as a subquery."""
-    pr, c, r = PlanRow.__table__, SendDay.__table__, Reminder.__table__
+    plan_rows, send_days, reminders = PlanRow.__table__, SendDay.__table__, Reminder.__table__
     org = organisation.id
     earliest = (
         select(
-            pr.c.debtor_id,
-            pr.c.kind,
-            func.max(pr.c.scenario_id).label("scenario_id"),
-            func.min(pr.c.due_on).label("due_on"),
+            plan_rows.c.debtor_id,
+            plan_rows.c.kind,
+            func.max(plan_rows.c.scenario_id).label("scenario_id"),
+            func.min(plan_rows.c.due_on).label("due_on"),
         )
-        .where(pr.c.organisation_id == org)
-        .group_by(pr.c.debtor_id, pr.c.kind)
+        .where(plan_rows.c.organisation_id == org)
+        .group_by(plan_rows.c.debtor_id, plan_rows.c.kind)
         .subquery()
     )
     contacted = (
-        select(r.c.debtor_id, func.max(r.c.send_on).label("last"))
+        select(reminders.c.debtor_id, func.max(reminders.c.send_on).label("last"))
         .where(
-            r.c.organisation_id == org,
-            r.c.kind == "reminder",
-            or_(r.c.status.in_(CONTACT_STATUSES), and_(r.c.status == "scheduled", r.c.pinned)),
+            reminders.c.organisation_id == org,
+            reminders.c.kind == "reminder",
+            or_(reminders.c.status.in_(CONTACT_STATUSES), and_(reminders.c.status == "scheduled", reminders.c.pinned)),
         )
-        .group_by(r.c.debtor_id)
+        .group_by(reminders.c.debtor_id)
         .subquery()
     )
     gap_ends = add_days(contacted.c["last"], max(organisation.min_gap_days, 1))
@@ -84,10 +84,10 @@ def _next_contact(organisation: Organisation, calendar: str):
         (and_(earliest.c.kind == "reminder", gap_ends > earliest.c.due_on), gap_ends), else_=earliest.c.due_on
     )
     return (
-        select(earliest.c.debtor_id, earliest.c.kind, earliest.c.scenario_id, c.c.send_on, c.c.send_at)
+        select(earliest.c.debtor_id, earliest.c.kind, earliest.c.scenario_id, send_days.c.send_on, send_days.c.send_at)
         .select_from(earliest)
         .outerjoin(contacted, contacted.c.debtor_id == earliest.c.debtor_id)
-        .join(c, and_(c.c.calendar == calendar, c.c.day == wanted))
+        .join(send_days, and_(send_days.c.calendar == calendar, send_days.c.day == wanted))
         .subquery()
     )
 
@@ -95,16 +95,16 @@ def _next_contact(organisation: Organisation, calendar: str):
 def _drop_uncovered(session: Session, org: int) -> None:
     """The scratch rows of invoices whose next step is due after their debtor's next contact go: that contact
     does not remind of them."""
-    pr, pd = PlanRow.__table__, PlanDebtor.__table__
+    plan_rows, plan_debtors = PlanRow.__table__, PlanDebtor.__table__
     session.execute(
-        delete(pr).where(
-            pr.c.organisation_id == org,
-            ~select(pd.c.debtor_id)
+        delete(plan_rows).where(
+            plan_rows.c.organisation_id == org,
+            ~select(plan_debtors.c.debtor_id)
             .where(
-                pd.c.organisation_id == org,
-                pd.c.debtor_id == pr.c.debtor_id,
-                pd.c.kind == pr.c.kind,
-                pd.c.send_on >= pr.c.due_on,
+                plan_debtors.c.organisation_id == org,
+                plan_debtors.c.debtor_id == plan_rows.c.debtor_id,
+                plan_debtors.c.kind == plan_rows.c.kind,
+                plan_debtors.c.send_on >= plan_rows.c.due_on,
             )
             .exists(),
         )

@@ -78,6 +78,6 @@ def plan(session: Session, organisation_id: int, *, today: date | None = None, f
 
 def _clear_scratch(session: Session, organisation_id: int) -> None:
     """Scratch rows are the run's own: none from an earlier run count, none outlive this one."""
-    pr, pd = PlanRow.__table__, PlanDebtor.__table__
-    session.execute(delete(pr).where(pr.c.organisation_id == organisation_id))
-    session.execute(delete(pd).where(pd.c.organisation_id == organisation_id))
+    plan_rows, plan_debtors = PlanRow.__table__, PlanDebtor.__table__
+    session.execute(delete(plan_rows).where(plan_rows.c.organisation_id == organisation_id))
+    session.execute(delete(plan_debtors).where(plan_debtors.c.organisation_id == organisation_id))
