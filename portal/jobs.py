@@ -55,13 +55,13 @@ def enqueue_after_commit(session: Session | scoped_session, func: str, *args) ->
 def _enqueue(pending: list) -> None:
     try:
         queue = get_queue()
-    except Exception:  # noqa: BLE001 - a bad REDIS_URL must not undo a commit that has happened
+    except Exception:  # a bad REDIS_URL must not undo a commit that has happened
         current_app.logger.warning("could not enqueue %d job(s); the sweeper will", len(pending), exc_info=True)
         return
     try:
         for _, func, args in pending:
             queue.enqueue(func, *args)
-    except Exception:  # noqa: BLE001 - Redis down: the periodic sweeper re-enqueues from the database
+    except Exception:  # Redis down: the periodic sweeper re-enqueues from the database
         current_app.logger.warning("could not enqueue %d job(s); the sweeper will", len(pending), exc_info=True)
     finally:
         queue.connection.close()

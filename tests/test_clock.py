@@ -10,7 +10,7 @@ NOW = "from datetime import UTC, datetime; print(datetime.now(UTC).isoformat())"
 
 
 def _child_now(app) -> datetime:
-    output = subprocess.run(  # noqa: S603 - our own interpreter
+    output = subprocess.run(  # our own interpreter
         [sys.executable, "-c", NOW], env=child_env(app), cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     return datetime.fromisoformat(output.strip())

@@ -17,7 +17,7 @@ def require_login():
     """Every cockpit page needs a signed-in supplier user."""
 
 
-from portal.cockpit import (  # noqa: E402, F401 I001 - the routes, once bp exists
+from portal.cockpit import (  # noqa: E402, F401 - the routes, once bp exists
     arrangements,
     bank,
     debtors,

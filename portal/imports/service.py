@@ -133,7 +133,7 @@ class ProgressWriter:
                     .where(self.model.id == self.batch_id, self.model.status == "running")
                     .values(rows_done=done, rows_total=total)
                 )
-        except Exception:  # noqa: BLE001 - progress is for the eye; it must never stop the import
+        except Exception:  # progress is for the eye; it must never stop the import
             log.warning("import batch %s: could not publish progress", self.batch_id, exc_info=True)
 
 

@@ -11,7 +11,7 @@ the tree has entities, DTD loading and the network switched off as well.
 import base64
 import binascii
 import re
-import xml.etree.ElementTree as ElementTree  # noqa: S405 - only for its ParseError; parsing goes through defusedxml
+import xml.etree.ElementTree as ElementTree  # only for its ParseError; parsing goes through defusedxml
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal

@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("selfservice", __name__, url_prefix="/s")
 
-from portal.selfservice import actions_views, arrangements, brand, documents, links, payments, views  # noqa: E402, F401 I001 - the routes, once bp exists
+from portal.selfservice import actions_views, arrangements, brand, documents, links, payments, views  # noqa: E402, F401 - the routes, once bp exists

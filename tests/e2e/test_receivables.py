@@ -40,7 +40,7 @@ def worker(app, live_db, artifacts_dir):
     stale.connection.close()
     log_path = artifacts_dir / "e2e-worker.log"
     with log_path.open("a") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own worker
+        process = subprocess.Popen(  # our own worker
             rq_worker_command(app.config["REDIS_URL"], app.config["RQ_QUEUE"], burst=False),
             env=child_env(app),
             cwd=ROOT,

@@ -532,7 +532,7 @@ def http_server():
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the name http.server calls
+        def do_GET(self):  # the name http.server calls
             requests.append(self.path)
             body = b'<!ENTITY xxe "FROM-THE-NETWORK">'
             self.send_response(200)

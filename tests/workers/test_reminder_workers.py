@@ -98,7 +98,7 @@ def processes():
 
 
 def _spawn(processes, command: list[str], env: dict) -> subprocess.Popen:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
+    process = subprocess.Popen(  # our own interpreter and scripts
         command, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     processes.append(process)
