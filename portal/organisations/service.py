@@ -106,7 +106,20 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
+def _void_tokens(session: Session, user_id: int, purpose: TokenPurpose | None = None) -> None:
+    """The user's links not used yet (of one purpose, or all) stop working."""
+    condition = [AuthToken.user_id == user_id, AuthToken.used_at.is_(None)]
+    if purpose is not None:
+        condition.append(AuthToken.purpose == purpose)
+    session.execute(
+        update(AuthToken).where(*condition).values(used_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
 def _issue_token(session: Session, user: User, purpose: TokenPurpose, lifetime: timedelta) -> str:
+    """A new link for the user; it voids the earlier ones of its purpose, so one link of each kind is live at a time:
+    an old invitation in a forwarded mail or in the Mailbox cannot be used after a new one went out."""
+    _void_tokens(session, user.id, purpose)
     token = secrets.token_urlsafe(32)  # 256 random bits
     session.add(
         AuthToken(user_id=user.id, purpose=purpose, token_hash=_hash_token(token), expires_at=utcnow() + lifetime)
@@ -145,7 +158,9 @@ def peek_token(session: Session, token: str, purpose: TokenPurpose) -> User | No
             AuthToken.expires_at > utcnow(),
         )
     )
-    return record.user if record else None
+    if record is None or (purpose == TokenPurpose.INVITE and record.user.password_hash is not None):
+        return None
+    return record.user
 
 
 def request_password_reset(session: Session, email: str, lifetime: timedelta) -> tuple[User, str] | None:
@@ -160,13 +175,7 @@ def reset_password(session: Session, token: str, password: str) -> User:
     _check_password(password)
     user = _use_token(session, token, TokenPurpose.RESET)
     user.password_hash = generate_password_hash(password)
-    # Any other reset link sent before is dead now.
-    session.execute(
-        update(AuthToken)
-        .where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    _void_tokens(session, user.id)  # any other link sent before is dead now
     events.record(session, user.organisation_id, EventKind.USER_PASSWORD_RESET, actor_user_id=user.id)
     return user
 
@@ -200,7 +209,11 @@ def invite_user(
 def accept_invitation(session: Session, token: str, name: str, password: str) -> User:
     _check_password(password)
     user = _use_token(session, token, TokenPurpose.INVITE)
+    if user.password_hash is not None:
+        # Joined already: an invitation never sets the password of an account (that is what a reset link is for).
+        raise AccountError("you have joined already: sign in, or reset your password if you forgot it")
     user.password_hash = generate_password_hash(password)
+    _void_tokens(session, user.id, TokenPurpose.INVITE)
     if name.strip():
         user.name = name.strip()
     events.record(session, user.organisation_id, EventKind.USER_JOINED, actor_user_id=user.id)
