@@ -5,6 +5,7 @@ import sqlite3
 from datetime import date
 
 from flask import Flask, g, has_request_context, request
+from flask import session as web_session
 from flask_babel import format_currency, format_date, format_datetime
 from flask_login import current_user
 from sqlalchemy import event
@@ -55,6 +56,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     from portal.organisations import models as org_models
+    from portal.organisations import service as accounts
+    from portal.organisations.service import SESSION_TOKEN_KEY
 
     @login_manager.user_loader
     def load_user(session_id: str):
@@ -65,6 +68,9 @@ def _init_extensions(app: Flask) -> None:
             return None
         user = db.session.get(org_models.User, int(user_id))
         if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
+            return None
+        # Signed out (or a new password since): the cookie is still valid for Flask, no longer for Duly.
+        if not accounts.session_is_live(db.session, user.id, web_session.get(SESSION_TOKEN_KEY, "")):
             return None
         return user
 

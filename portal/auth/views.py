@@ -50,8 +50,7 @@ def signup_post():
         except service.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
-            db.session.commit()
-            login_user(user)
+            _sign_in(user)
             flash(f"Welcome to Duly, {user.name}. {user.organisation.name} is ready.", "success")
             return redirect(url_for("cockpit.overview"), 303)
     return render_template("auth/signup.html", form=form), 422
@@ -72,8 +71,7 @@ def login_post():
     if form.validate_on_submit():
         user = service.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()
-            login_user(user)
+            _sign_in(user)
             return redirect(safe_next(form.next.data, url_for("cockpit.overview")), 303)
         form.password.errors.append("The address or the password is wrong.")
     return render_template("auth/login.html", form=form), 422
@@ -82,7 +80,9 @@ def login_post():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out."""
+    """Sign out: this session ends on the server too, so a copy of its cookie no longer works."""
+    service.end_session(db.session, session.pop(service.SESSION_TOKEN_KEY, ""))
+    db.session.commit()
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), 303)
@@ -157,9 +157,8 @@ def reset_password_post():
             db.session.rollback()
             flash(str(exc), "error")
             return redirect(url_for("auth.forgot_password"), 303)
-        db.session.commit()
         session.pop("reset_token", None)
-        login_user(user)
+        _sign_in(user)
         flash("Your password is changed.", "success")
         return redirect(url_for("cockpit.overview"), 303)
     return render_template("auth/reset.html", form=form), 422
@@ -196,12 +195,20 @@ def accept_invitation_post():
             db.session.rollback()
             flash(str(exc), "error")
             return redirect(url_for("auth.login"), 303)
-        db.session.commit()
         session.pop("invite_token", None)
-        login_user(user)
+        _sign_in(user)
         flash(f"Welcome to {user.organisation.name}.", "success")
         return redirect(url_for("cockpit.overview"), 303)
     return render_template("auth/invitation.html", form=form, invitee=invitee), 422
+
+
+def _sign_in(user) -> None:
+    """Commit what signing in changed, with a new server-side session whose token the cookie carries."""
+    session[service.SESSION_TOKEN_KEY] = service.start_session(
+        db.session, user, current_app.config["PERMANENT_SESSION_LIFETIME"]
+    )
+    db.session.commit()
+    login_user(user)
 
 
 def _external(endpoint: str, **values) -> str:

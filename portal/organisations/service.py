@@ -5,7 +5,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from stdnum import iban as stdnum_iban
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -14,7 +14,15 @@ from portal import events
 from portal.errors import DomainError
 from portal.events import EventKind
 from portal.mail.service import check_header_safe
-from portal.organisations.models import REFERENCE_SCHEMES, ROLES, AuthToken, Organisation, TokenPurpose, User
+from portal.organisations.models import (
+    REFERENCE_SCHEMES,
+    ROLES,
+    AuthToken,
+    Organisation,
+    TokenPurpose,
+    User,
+    UserSession,
+)
 from portal.scenarios.defaults import ensure_default_scenarios
 from portal.types import utcnow
 
@@ -163,6 +171,37 @@ def peek_token(session: Session, token: str, purpose: TokenPurpose) -> User | No
     return record.user
 
 
+# Where the session cookie keeps its token (portal.auth.views signs in and out, the app's user loader checks it).
+SESSION_TOKEN_KEY = "session_token"  # noqa: S105 - the name of a session key, not a secret
+
+
+def start_session(session: Session, user: User, lifetime: timedelta) -> str:
+    """A new signed-in session for the user: its token goes into the session cookie. The user's sessions older than
+    the cookie's lifetime go at the same time (their cookies have expired)."""
+    session.execute(
+        delete(UserSession).where(UserSession.user_id == user.id, UserSession.created_at < utcnow() - lifetime)
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, token_hash=_hash_token(token)))
+    return token
+
+
+def session_is_live(session: Session, user_id: int, token: str) -> bool:
+    """Whether the session with this token is still signed in (not signed out, no new password since)."""
+    return bool(token) and (
+        session.scalar(
+            select(UserSession.id).where(UserSession.user_id == user_id, UserSession.token_hash == _hash_token(token))
+        )
+        is not None
+    )
+
+
+def end_session(session: Session, token: str) -> None:
+    """Sign out: this session's token stops working, wherever a copy of the cookie is."""
+    if token:
+        session.execute(delete(UserSession).where(UserSession.token_hash == _hash_token(token)))
+
+
 def request_password_reset(session: Session, email: str, lifetime: timedelta) -> tuple[User, str] | None:
     """A reset token for an active user, or None; callers answer the same either way."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
@@ -176,6 +215,7 @@ def reset_password(session: Session, token: str, password: str) -> User:
     user = _use_token(session, token, TokenPurpose.RESET)
     user.password_hash = generate_password_hash(password)
     _void_tokens(session, user.id)  # any other link sent before is dead now
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))  # and every session signed in before
     events.record(session, user.organisation_id, EventKind.USER_PASSWORD_RESET, actor_user_id=user.id)
     return user
 
