@@ -10,6 +10,7 @@ from flask_babel import format_currency, format_date, format_datetime
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import BASE_DIR, INSTANCE_DIR, Config
 from portal.events import EventKind
@@ -31,6 +32,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(Config().as_dict())
     if config:
         app.config.update(config)
+    if app.config["TRUSTED_PROXIES"]:
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     _init_extensions(app)
     _register_blueprints(app)

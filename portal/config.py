@@ -60,6 +60,14 @@ class Config:
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Failed sign-ins for one account, from anywhere, in lengthening steps; a browser that has signed in to the
+        # account before is exempt (portal/auth/limits.py), so a stranger failing on purpose locks nobody out.
+        self.LOGIN_ACCOUNT_LIMIT = env.get("LOGIN_ACCOUNT_LIMIT", "5 per 5 minutes;20 per hour;50 per day")
+        self.DEVICE_COOKIE_DAYS = int(env.get("DEVICE_COOKIE_DAYS", "180"))
+        # Behind a reverse proxy, how many proxies set X-Forwarded-For and -Proto (werkzeug's ProxyFix): without it
+        # every user has the proxy's address and shares its limits; set it only when a proxy is really in front,
+        # or anyone could choose their own address.
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         # Opening self-service links, per address: enough for a debtor, far too few to guess a 192-bit token.
         self.SELFSERVICE_RATE_LIMIT = env.get("SELFSERVICE_RATE_LIMIT", "30 per minute")
         self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))

@@ -103,6 +103,7 @@ def test_config(tmp_path_factory) -> dict:
         "RATELIMIT_KEY_PREFIX": f"duly-test-limiter-{RUN_ID}",
         # High for the suite (all tests share 127.0.0.1); the rate-limit test lowers it for itself.
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_ACCOUNT_LIMIT": "1000 per minute",
         "SELFSERVICE_RATE_LIMIT": "1000 per minute",
         "SMTP_URL": "",
         "PUBLIC_BASE_URL": "http://localhost",

@@ -5,6 +5,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from portal.auth import limits
 from portal.auth.forms import AcceptInvitationForm, ForgotPasswordForm, LoginForm, NewPasswordForm, SignupForm
 from portal.extensions import db, limiter
 from portal.mail.service import queue_mail
@@ -12,14 +13,6 @@ from portal.organisations import service
 from portal.urls import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _form_email() -> str:
-    return (request.form.get("email") or "").strip().lower() or request.remote_addr or "-"
 
 
 @bp.get("/")
@@ -34,7 +27,7 @@ def signup():
 
 
 @bp.post("/signup")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(limits.address_limit, methods=["POST"])
 def signup_post():
     """Create the organisation and its first owner, and sign in."""
     form = SignupForm()
@@ -50,9 +43,8 @@ def signup_post():
         except service.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
-            _sign_in(user)
             flash(f"Welcome to Duly, {user.name}. {user.organisation.name} is ready.", "success")
-            return redirect(url_for("cockpit.overview"), 303)
+            return _sign_in(user, url_for("cockpit.overview"))
     return render_template("auth/signup.html", form=form), 422
 
 
@@ -63,16 +55,21 @@ def login():
 
 
 @bp.post("/login")
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_form_email)
+@limiter.limit(limits.address_limit, methods=["POST"])
+@limiter.limit(
+    limits.account_limit,
+    methods=["POST"],
+    key_func=limits.account_key,
+    deduct_when=limits.failed,
+    exempt_when=limits.known_device,
+)
 def login_post():
     """Check the password and sign in."""
     form = LoginForm()
     if form.validate_on_submit():
         user = service.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            _sign_in(user)
-            return redirect(safe_next(form.next.data, url_for("cockpit.overview")), 303)
+            return _sign_in(user, safe_next(form.next.data, url_for("cockpit.overview")))
         form.password.errors.append("The address or the password is wrong.")
     return render_template("auth/login.html", form=form), 422
 
@@ -95,7 +92,7 @@ def forgot_password():
 
 
 @bp.post("/password/forgot")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(limits.address_limit, methods=["POST"])
 def forgot_password_post():
     """Mail a reset link if the address has an account; answer the same either way."""
     form = ForgotPasswordForm()
@@ -146,7 +143,7 @@ def reset_password():
 
 
 @bp.post("/password/reset")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(limits.address_limit, methods=["POST"])
 def reset_password_post():
     """Set the new password and sign in."""
     form = NewPasswordForm()
@@ -158,9 +155,8 @@ def reset_password_post():
             flash(str(exc), "error")
             return redirect(url_for("auth.forgot_password"), 303)
         session.pop("reset_token", None)
-        _sign_in(user)
         flash("Your password is changed.", "success")
-        return redirect(url_for("cockpit.overview"), 303)
+        return _sign_in(user, url_for("cockpit.overview"))
     return render_template("auth/reset.html", form=form), 422
 
 
@@ -180,7 +176,7 @@ def accept_invitation():
 
 
 @bp.post("/invitation")
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(limits.address_limit, methods=["POST"])
 def accept_invitation_post():
     """Choose a password, join and sign in."""
     token = session.get("invite_token", "")
@@ -196,19 +192,20 @@ def accept_invitation_post():
             flash(str(exc), "error")
             return redirect(url_for("auth.login"), 303)
         session.pop("invite_token", None)
-        _sign_in(user)
         flash(f"Welcome to {user.organisation.name}.", "success")
-        return redirect(url_for("cockpit.overview"), 303)
+        return _sign_in(user, url_for("cockpit.overview"))
     return render_template("auth/invitation.html", form=form, invitee=invitee), 422
 
 
-def _sign_in(user) -> None:
-    """Commit what signing in changed, with a new server-side session whose token the cookie carries."""
+def _sign_in(user, target: str):
+    """Commit what signing in changed, with a new server-side session whose token the cookie carries, and go to
+    ``target``; the browser is remembered as one of the account's devices (portal.auth.limits)."""
     session[service.SESSION_TOKEN_KEY] = service.start_session(
         db.session, user, current_app.config["PERMANENT_SESSION_LIFETIME"]
     )
     db.session.commit()
     login_user(user)
+    return limits.remember_device(redirect(target, 303), user.email)
 
 
 def _external(endpoint: str, **values) -> str:
