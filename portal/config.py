@@ -33,25 +33,89 @@ def _dev_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+ENVIRONMENTS = ("production", "development")
+MIN_SECRET_KEY = 32
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable: the app refuses to start, naming the variable."""
+
+
+def environment() -> str:
+    """DULY_ENV, which has no default: a forgotten setting must not turn a server into a demo with generated keys.
+    The launcher (``make demo``) and the tests set ``development`` themselves."""
+    name = os.environ.get("DULY_ENV", "")
+    if name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"DULY_ENV must be set to production or development (it is {name!r}); "
+            "`make demo` sets development for you, a server sets production"
+        )
+    return name
+
+
+def is_production() -> bool:
+    """For the demo's parts (seed, simulator) that must refuse to run on a server, whatever else is set."""
+    return os.environ.get("DULY_ENV") == "production"
+
+
+def _secret_key(production: bool) -> str:
+    value = os.environ.get("SECRET_KEY", "")
+    if not production:
+        return value or _dev_secret("secret.key")
+    if len(value) < MIN_SECRET_KEY:
+        raise ConfigError(
+            f"SECRET_KEY must be set to at least {MIN_SECRET_KEY} random characters in production "
+            f"(it has {len(value)}); e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    return value
+
+
+def _encryption_keys(production: bool) -> str:
+    """Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation). Checked here, not at the first
+    Mollie key a supplier saves."""
+    value = os.environ.get("ENCRYPTION_KEYS", "")
+    if not value:
+        if production:
+            raise ConfigError("ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys)")
+        return _dev_secret("encryption.key")
+    keys = [key.strip() for key in value.split(",") if key.strip()]  # as portal.crypto reads them
+    if not keys:
+        raise ConfigError("ENCRYPTION_KEYS holds no key (comma-separated Fernet keys)")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                "make one: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    return value
+
+
+def _public_base_url(production: bool) -> str:
+    value = os.environ.get("PUBLIC_BASE_URL", "" if production else "http://127.0.0.1:5000").rstrip("/")
+    if production and not value.startswith("https://"):
+        raise ConfigError(
+            f"PUBLIC_BASE_URL must be the https:// address of the portal in production (it is {value!r}): "
+            "cookies are sent over HTTPS only and links in mail point there"
+        )
+    return value
+
+
 class Config:
     def __init__(self) -> None:
         env = os.environ
-        self.ENV_NAME = env.get("DULY_ENV", "development")
+        self.ENV_NAME = environment()
         production = self.ENV_NAME == "production"
-        self.SECRET_KEY = env.get("SECRET_KEY") or (None if production else _dev_secret("secret.key"))
-        if not self.SECRET_KEY:
-            raise RuntimeError("SECRET_KEY must be set in production")
-        # Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
-        self.ENCRYPTION_KEYS = env.get("ENCRYPTION_KEYS") or (None if production else _dev_secret("encryption.key"))
-        if not self.ENCRYPTION_KEYS:
-            raise RuntimeError("ENCRYPTION_KEYS must be set in production")
+        self.SECRET_KEY = _secret_key(production)
+        self.ENCRYPTION_KEYS = _encryption_keys(production)
         self.SQLALCHEMY_DATABASE_URI = _database_url()
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUE = env.get("RQ_QUEUE", "duly")
         self.SMTP_URL = env.get("SMTP_URL", "")
         self.MAIL_FROM = env.get("MAIL_FROM", "Duly <no-reply@duly.test>")
-        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.PUBLIC_BASE_URL = _public_base_url(production)
         self.MOLLIE_API_ENDPOINT = env.get("MOLLIE_API_ENDPOINT", "https://api.mollie.com")
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", self.REDIS_URL)
         self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "duly-limiter")
@@ -76,7 +140,8 @@ class Config:
         self.MAX_CONTENT_LENGTH = int(env.get("MAX_UPLOAD_MB", "256")) * 1024 * 1024
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
+        # Always in production (PUBLIC_BASE_URL is https there); in development only behind an https address.
+        self.SESSION_COOKIE_SECURE = production or self.PUBLIC_BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a controller keeps a tab open all day

@@ -108,6 +108,9 @@ def _stop_children(children: dict[str, subprocess.Popen]) -> None:
 def main() -> None:
     env = dict(os.environ)
     port = int(env.get("PORT", "5000"))
+    # The demo is development: keys under instance/, the simulator, the seed. DULY_ENV=production set on purpose
+    # stays, and then the seed and the simulator refuse to run.
+    env.setdefault("DULY_ENV", "development")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("FLASK_APP", "portal:create_app")
     children: dict[str, subprocess.Popen] = {}

@@ -10,11 +10,14 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'self'; object-src 'none'"
 )
+# Production runs behind HTTPS (PUBLIC_BASE_URL must be https there): browsers never try plain HTTP again.
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def register_security_headers(app: Flask) -> None:
-    """Every response: the CSP and the headers that keep pages out of frames and content types unguessed; a request
-    carrying a NUL byte is refused."""
+    """Every response: the CSP and the headers that keep pages out of frames and content types unguessed, HSTS in
+    production, no-store on all but static files; a request carrying a NUL byte is refused."""
+    production = app.config.get("ENV_NAME") == "production"
 
     @app.before_request
     def refuse_nul_bytes():
@@ -29,4 +32,10 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if production:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        if request.endpoint != "static":
+            # Cockpit and self-service pages, their CSV and PDF downloads carry personal data: no copy in the
+            # browser's or a proxy's cache. Overrides what send_file sets; the vendored CSS and scripts stay cached.
+            response.headers["Cache-Control"] = "no-store"
         return response

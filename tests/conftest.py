@@ -29,7 +29,9 @@ PG_DATABASE = os.environ.get("TEST_PG_DATABASE", f"duly_test_{RUN_ID}")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
-# Secrets for the test app come from here, so that nothing is written under instance/.
+# The tests run in development (production is tested by tests that ask for it: tests/security/test_production.py),
+# whatever the shell has set; secrets for the test app come from here, so that nothing is written under instance/.
+os.environ["DULY_ENV"] = "development"
 os.environ.setdefault("SECRET_KEY", "test-" + uuid.uuid4().hex)
 os.environ.setdefault("ENCRYPTION_KEYS", Fernet.generate_key().decode())
 

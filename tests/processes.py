@@ -28,6 +28,7 @@ def child_env(
         "REDIS_URL": redis_url or app.config["REDIS_URL"],
         "RQ_QUEUE": queue or app.config["RQ_QUEUE"],
         "SMTP_URL": smtp_url,
+        "DULY_ENV": os.environ["DULY_ENV"],
         "SECRET_KEY": os.environ["SECRET_KEY"],
         "ENCRYPTION_KEYS": os.environ["ENCRYPTION_KEYS"],
         **process_env(str(ROOT)),
