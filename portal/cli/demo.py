@@ -3,6 +3,7 @@
 import time
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -20,7 +21,10 @@ from portal.organisations.models import Organisation
 @with_appcontext
 def seed_demo(debtors: int | None, invoices: int | None, slug: str):
     """Create the demo organisation "Demo B.V." (login demo@duly.test / demo), or with --debtors and --invoices
-    a bulk organisation for benchmarks (login owner@SLUG.duly.test / bench)."""
+    a bulk organisation for benchmarks (login owner@SLUG.duly.test / bench). Refused when DULY_ENV=production."""
+    if current_app.config["ENV_NAME"] == "production":
+        # Both make an owner whose password is printed above and in the README.
+        raise click.ClickException("seed-demo makes accounts with known passwords: refused when DULY_ENV=production")
     if debtors is None and invoices is None:
         organisation = seed(db.session)
         db.session.commit()

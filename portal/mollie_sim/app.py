@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from portal.config import BASE_DIR
+from portal.config import BASE_DIR, ConfigError, is_production
 from portal.mollie_sim import api, control
 from portal.mollie_sim.payments import ApiError
 from portal.mollie_sim.render import error_json
@@ -35,7 +35,10 @@ def create_simulator(
     webhook_timeout: float = 5.0,
 ) -> Flask:
     """The simulator app, its state kept in ``state_path``. ``webhook_background=False`` makes every webhook
-    attempt (retries too) before the request that caused it answers - for tests."""
+    attempt (retries too) before the request that caused it answers - for tests. Refused when DULY_ENV=production:
+    anyone who reaches it can mark payments paid through /_sim/."""
+    if is_production():
+        raise ConfigError("the Mollie simulator is for the demo and the tests: refused when DULY_ENV=production")
     app = Flask(__name__, template_folder=str(BASE_DIR / "templates"), static_folder=str(BASE_DIR / "static"))
     app.extensions["mollie_sim"] = Simulator(
         store=Store(Path(state_path)),

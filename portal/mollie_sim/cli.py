@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from portal.config import INSTANCE_DIR
+from portal.config import INSTANCE_DIR, ConfigError
 from portal.mollie_sim.app import create_simulator
 
 
@@ -23,7 +23,10 @@ def mollie_simulator(port: int, host: str, state_path: Path | None):
     """Serve a Mollie simulator: the v2 payments API, a checkout page, /_sim/ control endpoints for tests.
     Point the portal at it with MOLLIE_API_ENDPOINT=http://HOST:PORT."""
     state_path = state_path or INSTANCE_DIR / "mollie-sim.json"
-    simulator = create_simulator(state_path)
+    try:
+        simulator = create_simulator(state_path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"Mollie simulator on http://{host}:{port} (state in {state_path})")
     click.echo(f"  MOLLIE_API_ENDPOINT=http://{host}:{port}")
     serve(simulator, host, port)

@@ -27,6 +27,8 @@ from portal.scenarios.defaults import ensure_default_scenarios
 from portal.types import utcnow
 
 MIN_PASSWORD = 10
+# The domain of the accounts `flask seed-demo` makes (portal.demo, portal.bulk_seed), refused at sign-in in production.
+SEEDED_DOMAIN = "duly.test"
 # Checked against when an address is unknown, so that a wrong address costs the same time as a wrong password.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
 
@@ -103,12 +105,23 @@ def sign_up(
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
+def is_seeded_account(email: str) -> bool:
+    """Made by `flask seed-demo` (demo@duly.test, owner@SLUG.duly.test) with a password printed for everyone; .test
+    is a reserved name, so no one signs up with such an address."""
+    domain = email.strip().lower().rpartition("@")[2]
+    return domain == SEEDED_DOMAIN or domain.endswith("." + SEEDED_DOMAIN)
+
+
+def authenticate(session: Session, email: str, password: str, *, seeded_accounts: bool = True) -> User | None:
+    """The active user with this address and password; ``seeded_accounts=False`` (production) refuses the seeds'
+    accounts even with the right password."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or user.password_hash is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    if not seeded_accounts and is_seeded_account(user.email):
         return None
     user.last_login_at = utcnow()
     return user
