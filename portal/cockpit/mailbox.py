@@ -6,8 +6,20 @@ from flask_login import current_user
 from portal.cockpit import bp
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
+from portal.links.service import hide_tokens
 from portal.mail.models import MailMessage
 from portal.tenancy import get_or_404, scoped
+
+# The role that may act for a debtor (pause reminders, plan, dispute): a self-service link in a mail lets whoever
+# holds it do that as the debtor, so roles below see the mail with the link's token hidden.
+SEES_LINKS = "controller"
+HIDDEN_LINK = "[self-service link hidden]"
+
+
+@bp.app_template_filter("mail_copy")
+def mail_copy(text: str) -> str:
+    """A stored mail's subject or body as the signed-in user may read it: link tokens hidden below controller."""
+    return text if current_user.can(SEES_LINKS) else hide_tokens(text, HIDDEN_LINK)
 
 
 @bp.get("/mailbox")

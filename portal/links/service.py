@@ -6,6 +6,7 @@ token is only ever in what carries it: the URL is returned to the caller and nev
 """
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -48,6 +49,15 @@ def new_link(
         expires_at=now + lifetime,
     )
     return f"{base_url}/s/{token}", link
+
+
+# A self-service link in a mail's body: ``/s/`` and its token (``/s/paid`` and the other pages have short names).
+LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_-]{16,}")
+
+
+def hide_tokens(body: str, placeholder: str) -> str:
+    """``body`` with every self-service link's token replaced by ``placeholder`` (the ``/s/`` before it kept)."""
+    return LINK_TOKEN.sub(lambda match: match.group(1) + placeholder, body or "")
 
 
 def find_link(session: Session, token: str, now: datetime) -> AccessLink | None:

@@ -8,7 +8,6 @@ one writer's turn. A claim that outlives its lease goes back to scheduled; a sen
 """
 
 import os
-import re
 import signal
 import socket
 import threading
@@ -28,7 +27,7 @@ from portal.debtors.models import Debtor
 from portal.invoices.models import Invoice
 from portal.law.charges import record_charges
 from portal.links.models import AccessLink
-from portal.links.service import new_link
+from portal.links.service import hide_tokens, new_link
 from portal.mail import service as mail
 from portal.mail.models import MailMessage
 from portal.mail.senders import sender
@@ -443,12 +442,9 @@ def _record_event(session: Session, reminder_id: int, status: str, reason: str, 
     )
 
 
-_LINK_TOKEN = re.compile(r"(/s/)[A-Za-z0-9_-]{16,}")
-
-
 def redact_links(body: str) -> str:
     """The self-service token is stored only as a hash: the copy of a delivered mail keeps the link without it."""
-    return _LINK_TOKEN.sub(r"\1[link removed after delivery]", body or "")
+    return hide_tokens(body, "[link removed after delivery]")
 
 
 def settle(session: Session, message_id: int) -> str:
