@@ -134,6 +134,10 @@ class Config:
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         # Opening self-service links, per address: enough for a debtor, far too few to guess a 192-bit token.
         self.SELFSERVICE_RATE_LIMIT = env.get("SELFSERVICE_RATE_LIMIT", "30 per minute")
+        # The Mollie webhook, per source address (each call may make a call to Mollie), and how long a repeat of
+        # the same payment id is answered without fetching it again (0: never).
+        self.MOLLIE_WEBHOOK_RATE_LIMIT = env.get("MOLLIE_WEBHOOK_RATE_LIMIT", "300 per minute")
+        self.MOLLIE_WEBHOOK_DEDUPE_SECONDS = int(env.get("MOLLIE_WEBHOOK_DEDUPE_SECONDS", "5"))
         self.RESET_TOKEN_HOURS = int(env.get("RESET_TOKEN_HOURS", "2"))
         self.INVITE_TOKEN_DAYS = int(env.get("INVITE_TOKEN_DAYS", "7"))
         # Invoice files: a large CSV export is tens of megabytes; the import streams it row by row.

@@ -5,21 +5,42 @@ key and act on that. CSRF-exempt (Mollie has no token); unknown ids get 200 and 
 
 import requests
 from flask import Blueprint, current_app, request
+from limits import parse
 from mollie.api.error import Error as MollieError
+from redis.exceptions import RedisError
 from rq import Retry
 
-from portal.extensions import csrf, db
+from portal.extensions import csrf, db, limiter
 from portal.jobs import get_queue
 from portal.payments import service
 
 bp = Blueprint("webhooks", __name__)
 
 
+def _webhook_limit() -> str:
+    return current_app.config["MOLLIE_WEBHOOK_RATE_LIMIT"]
+
+
+def _rang_just_now(mollie_id: str) -> bool:
+    """True if this id was fetched within the last few seconds: a repeat is answered without asking Mollie again
+    (a lost change is still found by the periodic reconcile). Storage trouble never stops a webhook."""
+    seconds = current_app.config["MOLLIE_WEBHOOK_DEDUPE_SECONDS"]
+    if seconds <= 0:
+        return False
+    try:
+        return not limiter.limiter.hit(parse(f"1 per {seconds} seconds"), "mollie-webhook-id", mollie_id)
+    except (RedisError, OSError):
+        return False
+
+
 @bp.post("/mollie/webhook")
 @csrf.exempt
+# Per source address, generous: Mollie rings from a few addresses, many payments at once, and retries a failed
+# call (up to 10 times over 26 hours), so an answer of 429 only delays a legitimate change.
+@limiter.limit(_webhook_limit)
 def mollie():
     mollie_id = request.form.get("id", "")
-    if not mollie_id.startswith("tr_") or len(mollie_id) > 40:
+    if not mollie_id.startswith("tr_") or len(mollie_id) > 40 or _rang_just_now(mollie_id):
         return "", 200
     try:
         outcome = service.sync(db.session, mollie_id, endpoint=current_app.config["MOLLIE_API_ENDPOINT"])
