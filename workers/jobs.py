@@ -151,9 +151,13 @@ def sync_mollie_payment(mollie_id: str) -> str:
 
 @job
 def reconcile_mollie() -> dict[str, int]:
-    """Payments whose webhook never came or failed: ask Mollie about each. One failure does not stop the rest."""
+    """Payments whose webhook never came or failed, and booked ones that Mollie may since have refunded or seen
+    charged back (every webhook about that lost): ask Mollie about each. One failure does not stop the rest."""
     outcomes: dict[str, int] = {}
-    for mollie_id in payments.stale(db.session):
+    stale = payments.stale(db.session)
+    recheck = payments.due_for_recheck(db.session)
+    db.session.commit()
+    for mollie_id in stale + recheck:
         try:
             outcome = payments.sync(db.session, mollie_id, endpoint=current_app.config["MOLLIE_API_ENDPOINT"])
         except Exception:  # noqa: BLE001 - Mollie still away for this one: the next run tries again

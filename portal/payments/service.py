@@ -16,7 +16,7 @@ from flask_babel import gettext
 from mollie.api.client import Client
 from mollie.api.error import Error as MollieError
 from mollie.api.error import NotFoundError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,13 @@ from portal.money import ZERO
 from portal.organisations.models import Organisation
 from portal.payments.models import UNFINISHED, MolliePayment, MolliePaymentItem
 from portal.types import utcnow
+
+# Mollie takes money back (a refund, a chargeback) up to 180 days after a payment. If every webhook about it is lost,
+# only asking finds it: each booked payment of that window is fetched again about once a day, a bounded number per
+# reconciliation run (every 5 minutes: 288 runs a day), the longest unasked first.
+RECHECK_WINDOW = timedelta(days=180)
+RECHECK_EVERY = timedelta(days=1)
+RECHECK_PER_RUN = 100
 
 # Later states never give way to earlier ones: a slow webhook that read "open" cannot undo a "paid".
 RANK = {"creating": 0, "open": 1, "pending": 2, "authorized": 3, "paid": 4, "failed": 4, "canceled": 4, "expired": 4}
@@ -472,3 +479,30 @@ def stale(session: Session, older_than: timedelta = timedelta(minutes=2), limit:
             .limit(limit)
         )
     )
+
+
+def due_for_recheck(session: Session, limit: int = RECHECK_PER_RUN) -> list[str]:
+    """Booked payments of the last 180 days not asked about for a day, the longest unasked first. They are marked as
+    asked now (``updated_at``, which every sync sets), so that one Mollie cannot answer waits its turn again rather
+    than holding up the others, and a run beside this one takes others; the caller commits."""
+    now = utcnow()
+    rows = session.execute(
+        select(MolliePayment.id, MolliePayment.mollie_id)
+        .where(
+            MolliePayment.mollie_id.is_not(None),
+            MolliePayment.status == "paid",
+            MolliePayment.payment_id.is_not(None),
+            MolliePayment.created_at >= now - RECHECK_WINDOW,
+            MolliePayment.updated_at < now - RECHECK_EVERY,
+        )
+        .order_by(MolliePayment.updated_at)
+        .limit(limit)
+    ).all()
+    if rows:
+        session.execute(
+            update(MolliePayment)
+            .where(MolliePayment.id.in_([row.id for row in rows]))
+            .values(updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return [row.mollie_id for row in rows]
