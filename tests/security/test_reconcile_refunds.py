@@ -20,6 +20,21 @@ from tests.payments.conftest import API_KEY, mollie_sim  # noqa: F401 - the simu
 from tests.payments.test_mollie_payments import balanced, count, get, one, pay, shop, visitor, webhook  # noqa: F401
 
 
+@pytest.fixture(autouse=True)
+def fresh_limits(app, redis_client):
+    """Paying is limited per self-service link (``pay:<link id>``), and link ids start again at 1 in every test:
+    this run's counts start afresh before and after, so that these tests and the payment tests do not use up each
+    other's."""
+
+    def forget() -> None:
+        for key in redis_client.scan_iter(match=f"*/{app.config['RATELIMIT_KEY_PREFIX']}/*", count=500):
+            redis_client.delete(key)
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def reconcile(app, monkeypatch):
     import workers
