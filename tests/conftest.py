@@ -140,7 +140,8 @@ def app(test_config):
 
 def _delete_redis_keys(config: dict) -> None:
     redis = Redis.from_url(config["REDIS_URL"])
-    for pattern in (f"*{config['RQ_QUEUE']}*", f"{config['RATELIMIT_KEY_PREFIX']}*"):
+    # flask-limiter keeps its counts under LIMITS:LIMITER/<prefix>/...
+    for pattern in (f"*{config['RQ_QUEUE']}*", f"*{config['RATELIMIT_KEY_PREFIX']}*"):
         for key in redis.scan_iter(match=pattern, count=500):
             redis.delete(key)
     from rq import Queue
