@@ -434,9 +434,25 @@ def _as_date(value) -> date | None:
     return date(value.year, value.month, value.day)
 
 
+# Where a :61: transaction line and a balance line (:60F:, :62F:, :64:, ...) carry their amount.
+_TRANSACTION_LINE = re.compile(r":61:\d{6}(\d{4})?R?[CD][A-Z]?(?P<amount>[\d,]+)")
+_AMOUNT = re.compile(r"\d+,\d{0,2}")
+_BALANCE_LINE = re.compile(r":6[0245][FM]?:[CD]\d{6}[A-Z]{3}(?P<amount>[\d,]+)")
+# MT940 amounts are at most 15 characters, the comma included. The mt940 library reads the first 15 of a longer one
+# and hands the rest on as a reference: 1234567890123456,78 would be booked as 123456789012345.
+MT940_AMOUNT_CHARS = 15
+
+
 def _bad_mt940_line(text: str) -> str:
-    """The first :61: line that is not a transaction line, named by its line number ("" when all are)."""
+    """The first :61: line that is not a transaction line, or the first amount longer than MT940 allows, named by
+    its line number ("" when all are good)."""
     for number, line in enumerate(text.split("\n"), 1):
-        if line.startswith(":61:") and not re.match(r":61:\d{6}(\d{4})?R?[CD][A-Z]?\d+,\d{0,2}", line):
+        found = _TRANSACTION_LINE.match(line) or _BALANCE_LINE.match(line)
+        if line.startswith(":61:") and not (found and _AMOUNT.fullmatch(found["amount"])):
             return f"line {number}: a :61: transaction line must begin with a date, C or D and an amount: {line[:60]!r}"
+        if found and len(found["amount"]) > MT940_AMOUNT_CHARS:
+            return (
+                f"line {number}: the amount {found['amount']} is longer than the {MT940_AMOUNT_CHARS} characters "
+                "MT940 allows: the file is damaged or not MT940"
+            )
     return ""
