@@ -15,6 +15,8 @@ from typing import TypeVar
 from portal.imports.result import ImportRefused, RowError
 
 DELIMITERS = (";", ",", "\t")
+# The csv module refuses a longer value (csv.field_size_limit()); the row is refused with this, the file with it.
+TOO_LONG = f"a value is longer than {csv.field_size_limit():,} characters (is a quote left open?)"
 SNIFF_LINES = 50  # lines that decide the delimiter
 CHUNK = 500  # rows per database round (lookups, flushes) and per progress call
 
@@ -42,6 +44,8 @@ def read_table(content: bytes) -> tuple[list[str], CsvFormat]:
         raise refuse("the file is not text in UTF-8 or Windows-1252: save it as CSV (UTF-8)")
     delimiter, header_line, sample = _head(content, encoding)
     delimiter = delimiter or _sniff_delimiter(sample)
+    if not delimiter and len(sample[0]) > csv.field_size_limit():
+        raise ImportRefused([RowError(header_line, "", TOO_LONG)])
     if not delimiter:
         raise refuse("could not find the columns: the header needs at least two, separated by ; or ,")
     try:
@@ -151,7 +155,12 @@ def _head(content: bytes, encoding: str) -> tuple[str, int, list[str]]:
 
 
 def _loose_split(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader((line,), delimiter=delimiter))
+    """The line's values; none when the csv module cannot read it (a value longer than its field limit): such a row
+    does not vote for a delimiter, and records() refuses it, naming its row."""
+    try:
+        return next(csv.reader((line,), delimiter=delimiter))
+    except csv.Error:
+        return []
 
 
 def _sniff_delimiter(sample: list[str]) -> str:
@@ -175,5 +184,5 @@ def _csv_message(exc: csv.Error, delimiter: str) -> str:
     if "expected after" in text:
         return 'text follows a closing quote ("); quote the whole value and double any quote inside it ("")'
     if "field larger than field limit" in text:
-        return "a value is far too long (is a quote left open?)"
+        return TOO_LONG
     return f"cannot read this line as CSV separated by {shown}: {text}"
