@@ -18,6 +18,7 @@ from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 # Not `htmx`: importing the submodule portal.htmx rebinds that name in this package to the module.
 from portal.extensions import htmx as htmx_extension
+from portal.ids import IdConverter
 from portal.locales import COCKPIT_LOCALES
 from portal.security import register_security_headers
 
@@ -37,6 +38,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     _init_extensions(app)
+    # Before any route is added: every <int:...> is an id that the id columns can hold, or a 404.
+    app.url_map.converters["int"] = IdConverter
     _register_blueprints(app)
     _register_template_helpers(app)
     register_security_headers(app)

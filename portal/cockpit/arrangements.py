@@ -20,6 +20,7 @@ from portal.debtors.models import Debtor
 from portal.errors import DomainError
 from portal.events import Event, EventKind
 from portal.extensions import db
+from portal.ids import form_ids
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.tenancy import current_organisation_id, get_or_404, scoped
@@ -206,7 +207,7 @@ def arrangement_new(debtor_id: int):
 def arrangement_create(debtor_id: int):
     debtor = get_or_404(Debtor, debtor_id)
     form = PlanForm()
-    chosen = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()]
+    chosen = form_ids(request.form.getlist("invoice_ids"))
     if not form.validate():
         return _new_page(debtor, form, chosen, status=422)
     try:

@@ -17,6 +17,7 @@ from portal.cockpit.pagination import current_page_number, paginate
 from portal.csv_export import csv_response
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
+from portal.ids import form_ids
 from portal.invoices.models import Invoice
 from portal.jobs import enqueue_after_commit
 from portal.ledger import exports
@@ -118,7 +119,7 @@ def _transaction_page(tx: BankTransaction, error: str = "", status: int = 200):
     # What each would take of the payment: with interest and costs, its whole claim (what its reminder asked).
     due = ledger.due_now(db.session, list(invoices), tx.booking_date)
     # After a refused match: what was ticked stays ticked (None: the first look, the best suggestion ticked).
-    chosen = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()] if request.method == "POST" else None
+    chosen = form_ids(request.form.getlist("invoice_ids")) if request.method == "POST" else None
     response = make_response(
         render_template(
             "cockpit/bank/transaction.html", tx=tx, invoices=invoices, due=due, q=q, error=error, chosen=chosen
@@ -141,7 +142,7 @@ def bank_transaction(transaction_id: int):
 @role_required("controller")
 def bank_match(transaction_id: int):
     tx = get_or_404(BankTransaction, transaction_id)
-    ids = [int(v) for v in request.form.getlist("invoice_ids") if v.isdigit()]
+    ids = form_ids(request.form.getlist("invoice_ids"))
     try:
         payment = service.match_by_hand(
             db.session, current_organisation_id(), tx.id, ids, actor_user_id=current_user.id

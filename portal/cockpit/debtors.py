@@ -17,6 +17,7 @@ from portal.debtors.models import Debtor
 from portal.events import Event
 from portal.extensions import db
 from portal.htmx import render_page_or_fragment
+from portal.ids import form_ids
 from portal.invoices.models import Invoice
 from portal.invoices.service import InvoiceError
 from portal.law import service as law
@@ -212,7 +213,7 @@ def debtor_payment(debtor_id: int):
     """Record a payment received by hand, allocated to the chosen invoices or oldest first."""
     debtor = get_or_404(Debtor, debtor_id)
     form = PaymentForm()
-    chosen = [int(i) for i in request.form.getlist("invoice_id") if i.isdigit()]
+    chosen = form_ids(request.form.getlist("invoice_id"))
     if form.validate_on_submit():
         targets = db.session.scalars(
             scoped(Invoice)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db, limiter
+from portal.ids import parse_id
 from portal.locales import DEBTOR_LOCALES, in_debtor_language
 from portal.payments import service
 from portal.payments.models import UNFINISHED, MolliePayment
@@ -41,10 +42,9 @@ def _is_checkout(url: str) -> bool:
 def pay():
     """Start a Mollie payment for the chosen invoices (one, several or all) and go to Mollie's checkout."""
     visit = visit_or_expired()
-    try:
-        invoice_ids = [int(i) for i in request.form.getlist("invoice")]
-    except ValueError:
-        abort(404)
+    invoice_ids = [parse_id(value) for value in request.form.getlist("invoice")]
+    if None in invoice_ids:
+        abort(404)  # not an id: as if it were one that does not exist
     try:
         mp = service.start(
             db.session,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal.debtors.models import Debtor
 from portal.extensions import db
+from portal.ids import parse_id
 from portal.invoices.models import Invoice
 from portal.links import service as links
 from portal.links.models import AccessLink
@@ -145,7 +146,8 @@ def checked_ids(visit: Visit, values: list[str]) -> list[int]:
     """Invoice ids from the request, each one of this debtor's (else 404, whatever else is wrong with it)."""
     ids = []
     for value in values:
-        if not value.isdigit():
+        invoice_id = parse_id(value)
+        if invoice_id is None:
             abort(404)
-        ids.append(visit.invoice(int(value)).id)
+        ids.append(visit.invoice(invoice_id).id)
     return ids
