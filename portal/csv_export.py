@@ -2,22 +2,27 @@
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 
 from flask import Response, stream_with_context
 
-# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
+# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection); so is a part of a cell
+# after a separator, where a spreadsheet splits the file on another delimiter than ours (";" in European Excel reads
+# "B-2;=1+1" as two cells, the second a formula). Each such start gets an apostrophe: text, not a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t\r\n|]\s*\"?)(?=[=+\-@])")
 
 
 def neutralise(value) -> str | Decimal | int:
-    """Text that would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    """Text that would run as a formula, in any part a spreadsheet may split it into, gets an apostrophe before it;
+    numbers stay numbers."""
     if value is None:
         return ""
     if isinstance(value, Decimal | int):
         return value
-    text = str(value)
+    text = _FORMULA_AFTER_SEPARATOR.sub(r"\1'", str(value))
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -26,7 +31,8 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list]) -> Resp
 
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        # Every text cell quoted, numbers not: a reader splitting on another delimiter keeps a quoted cell whole.
+        writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
         buffer.write("\ufeff")  # a BOM, so that Excel reads UTF-8
         writer.writerow(header)
         for row in rows:

@@ -81,7 +81,7 @@ def test_upload_books_matches_and_the_supplier_works_the_queue(client, db_sessio
     assert "Nothing to match." in client.get("/cockpit/bank").text
     export = client.get("/cockpit/bank/export.csv")
     assert export.status_code == 200 and export.mimetype == "text/csv"
-    assert "A-1,principal,121.00" in export.text and "A-2,principal,80.00" in export.text
+    assert '"A-1","principal",121.00' in export.text and '"A-2","principal",80.00' in export.text
 
 
 def test_matching_twice_or_across_debtors_is_refused(client, db_session, org, signed_in):
