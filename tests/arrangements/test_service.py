@@ -1,6 +1,6 @@
 """Payment arrangements: the rules, automatic approval or the supplier's decision, progress, misses and reminders."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,6 @@ from portal.reminders.behaviour import profile
 from portal.reminders.models import Reminder
 from portal.reminders.planning import plan
 from portal.scenarios.models import Scenario
-from portal.types import utcnow
 from tests.factories import make_debtor, make_invoice, make_organisation, make_user
 
 MAIL_FROM = "Duly <no-reply@duly.test>"
@@ -228,7 +227,8 @@ def test_installments_are_reminded_before_and_on_their_date_once_each(db_session
     organisation, debtor, *_ = shop
     arrangement = _propose(db_session, shop)
     due = arrangement.installments[0].due_on
-    noon = utcnow().replace(hour=12)
+    # Noon of the organisation's today (at 00:30 in Amsterdam, UTC's date is still yesterday's).
+    noon = datetime.combine(organisation.today(), time(12), organisation.tz).astimezone(UTC)
 
     def remind(day):
         return service.remind(
