@@ -134,6 +134,8 @@ class Config:
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         # Opening self-service links, per address: enough for a debtor, far too few to guess a 192-bit token.
         self.SELFSERVICE_RATE_LIMIT = env.get("SELFSERVICE_RATE_LIMIT", "30 per minute")
+        # Starting payments, per link (each start is a call to Mollie).
+        self.SELFSERVICE_PAY_RATE_LIMIT = env.get("SELFSERVICE_PAY_RATE_LIMIT", "20 per minute")
         # The Mollie webhook, per source address (each call may make a call to Mollie), and how long a repeat of
         # the same payment id is answered without fetching it again (0: never).
         self.MOLLIE_WEBHOOK_RATE_LIMIT = env.get("MOLLIE_WEBHOOK_RATE_LIMIT", "300 per minute")

@@ -1,7 +1,7 @@
 """Payment plans on the debtor's page: propose one (see the schedule first, then confirm), answer the supplier's
 counter-proposal, pay the next installment through Mollie."""
 
-from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,12 +21,13 @@ from portal.payments import service as payments
 from portal.selfservice import bp
 from portal.selfservice.payments import _is_checkout, urls
 from portal.selfservice.visit import (
-    SESSION_KEY,
     TOO_LONG,
     Visit,
     checked_ids,
     open_invoices,
     page_locale,
+    pay_limit,
+    per_link,
     render,
     visit_or_expired,
 )
@@ -167,7 +168,7 @@ def plan_answer(arrangement_id: int):
 
 
 @bp.post("/plans/<int:arrangement_id>/pay")
-@limiter.limit("20 per minute", key_func=lambda: f"pay:{session.get(SESSION_KEY)}")
+@limiter.limit(pay_limit, key_func=per_link)
 def plan_pay(arrangement_id: int):
     """Pay the plan's next installment (what is left of it) through Mollie."""
     visit = visit_or_expired()

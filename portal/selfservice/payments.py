@@ -3,7 +3,7 @@ return page waits for the webhook. The webhook itself lives in portal.webhooks (
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -13,7 +13,7 @@ from portal.locales import DEBTOR_LOCALES, in_debtor_language
 from portal.payments import service
 from portal.payments.models import UNFINISHED, MolliePayment
 from portal.selfservice import bp
-from portal.selfservice.visit import SESSION_KEY, render, visit_or_expired
+from portal.selfservice.visit import pay_limit, per_link, render, visit_or_expired
 
 
 def urls() -> service.Urls:
@@ -37,8 +37,7 @@ def _is_checkout(url: str) -> bool:
 
 
 @bp.post("/pay")
-# Per link, not per address: one office behind one address may hold many debtors' links.
-@limiter.limit("20 per minute", key_func=lambda: f"pay:{session.get(SESSION_KEY)}")
+@limiter.limit(pay_limit, key_func=per_link)
 def pay():
     """Start a Mollie payment for the chosen invoices (one, several or all) and go to Mollie's checkout."""
     visit = visit_or_expired()

@@ -151,3 +151,13 @@ def checked_ids(visit: Visit, values: list[str]) -> list[int]:
             abort(404)
         ids.append(visit.invoice(invoice_id).id)
     return ids
+
+
+def pay_limit() -> str:
+    """How often one link may start a payment (SELFSERVICE_PAY_RATE_LIMIT): each start is a call to Mollie."""
+    return current_app.config["SELFSERVICE_PAY_RATE_LIMIT"]
+
+
+def per_link() -> str:
+    # Per link, not per address: one office behind one address may hold many debtors' links.
+    return f"pay:{session.get(SESSION_KEY)}"
