@@ -136,6 +136,8 @@ class Config:
         self.SELFSERVICE_RATE_LIMIT = env.get("SELFSERVICE_RATE_LIMIT", "30 per minute")
         # Starting payments, per link (each start is a call to Mollie).
         self.SELFSERVICE_PAY_RATE_LIMIT = env.get("SELFSERVICE_PAY_RATE_LIMIT", "20 per minute")
+        # Messages to the supplier, per link: each is a mail to the supplier.
+        self.SELFSERVICE_CONTACT_RATE_LIMIT = env.get("SELFSERVICE_CONTACT_RATE_LIMIT", "10 per hour")
         # The Mollie webhook, per source address (each call may make a call to Mollie), and how long a repeat of
         # the same payment id is answered without fetching it again (0: never).
         self.MOLLIE_WEBHOOK_RATE_LIMIT = env.get("MOLLIE_WEBHOOK_RATE_LIMIT", "300 per minute")

@@ -109,6 +109,7 @@ def test_config(tmp_path_factory) -> dict:
         "SELFSERVICE_RATE_LIMIT": "1000 per minute",
         # Per link: on SQLite each test's first link has the same id, so the counts of earlier tests would add up.
         "SELFSERVICE_PAY_RATE_LIMIT": "1000 per minute",
+        "SELFSERVICE_CONTACT_RATE_LIMIT": "1000 per minute",
         # Webhook storms come from 127.0.0.1 too, and tests ring twice for the same payment within a second on purpose.
         "MOLLIE_WEBHOOK_RATE_LIMIT": "100000 per minute",
         "MOLLIE_WEBHOOK_DEDUPE_SECONDS": 0,

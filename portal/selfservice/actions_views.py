@@ -279,7 +279,7 @@ def contact_form():
 
 
 def _contact_limit() -> str:
-    return current_app.config.get("SELFSERVICE_CONTACT_RATE_LIMIT", "10 per hour")
+    return current_app.config["SELFSERVICE_CONTACT_RATE_LIMIT"]
 
 
 @bp.post("/contact")
