@@ -64,7 +64,6 @@ def _init_extensions(app: Flask) -> None:
 
     from portal.organisations import models as org_models
     from portal.organisations import service as accounts
-    from portal.organisations.service import SESSION_TOKEN_KEY
 
     @login_manager.user_loader
     def load_user(session_id: str):
@@ -77,7 +76,7 @@ def _init_extensions(app: Flask) -> None:
         if user is None or not user.is_active or not hmac.compare_digest(stamp, user.session_stamp()):
             return None
         # Signed out (or a new password since): the cookie is still valid for Flask, no longer for Duly.
-        if not accounts.session_is_live(db.session, user.id, web_session.get(SESSION_TOKEN_KEY, "")):
+        if not accounts.session_is_live(db.session, user.id, web_session.get(accounts.SESSION_TOKEN_KEY, "")):
             return None
         return user
 

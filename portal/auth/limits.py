@@ -41,34 +41,35 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="duly-device")
 
 
-def known_device() -> bool:
-    """Whether this browser has signed in to the account it now tries (the account limit does not apply)."""
+def _max_age() -> int:
+    return current_app.config["DEVICE_COOKIE_DAYS"] * 86400
+
+
+def _known_accounts() -> list[str]:
+    """The accounts (hashed) this browser has signed in to, from its device cookie; none if it has none or a bad one."""
     cookie = request.cookies.get(DEVICE_COOKIE)
     if not cookie:
-        return False
-    max_age = current_app.config["DEVICE_COOKIE_DAYS"] * 86400
+        return []
     try:
-        accounts = _serializer().loads(cookie, max_age=max_age)
-    except BadSignature:
-        return False
-    return isinstance(accounts, list) and _account(request.form.get("email") or "") in accounts
+        accounts = _serializer().loads(cookie, max_age=_max_age())
+    except BadSignature:  # expired, or not ours
+        return []
+    return accounts if isinstance(accounts, list) else []
+
+
+def known_device() -> bool:
+    """Whether this browser has signed in to the account it now tries (the account limit does not apply)."""
+    return _account(request.form.get("email") or "") in _known_accounts()
 
 
 def remember_device(response, email: str):
     """Mark this browser as one that has signed in to ``email`` (kept beside the accounts it knew already)."""
-    accounts = []
-    cookie = request.cookies.get(DEVICE_COOKIE)
-    if cookie:
-        try:
-            accounts = _serializer().loads(cookie, max_age=current_app.config["DEVICE_COOKIE_DAYS"] * 86400)
-        except BadSignature:
-            accounts = []
     account = _account(email)
-    accounts = [a for a in accounts if a != account][-4:] + [account]  # a shared office PC: a few accounts
+    accounts = [a for a in _known_accounts() if a != account][-4:] + [account]  # a shared office PC: a few accounts
     response.set_cookie(
         DEVICE_COOKIE,
         _serializer().dumps(accounts),
-        max_age=current_app.config["DEVICE_COOKIE_DAYS"] * 86400,
+        max_age=_max_age(),
         secure=current_app.config["SESSION_COOKIE_SECURE"],
         httponly=True,
         samesite="Lax",
